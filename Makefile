@@ -1,0 +1,48 @@
+# kmwiki — `make run` serves the demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app kmwiki
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+MO := kmwiki/translations/zh/LC_MESSAGES/messages.mo
+PO := kmwiki/translations/zh/LC_MESSAGES/messages.po
+
+.PHONY: run test install install-dev translations extract-messages clean
+
+run: install translations
+	$(FLASK) init-db
+	$(FLASK) demo-data --if-empty
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+test: install-dev translations
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+translations: $(MO)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(VENV)/.installed $@
+
+$(MO): $(PO) | $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -d kmwiki/translations
+
+# After changing user-visible strings: extract them and merge into the Chinese catalog.
+extract-messages: install
+	$(BIN)/pybabel extract -F kmwiki/translations/babel.cfg -k _l -k lazy_gettext --sort-by-file \
+		--no-wrap --omit-header -o kmwiki/translations/messages.pot .
+	$(BIN)/pybabel update -i kmwiki/translations/messages.pot -d kmwiki/translations --no-wrap
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache $(MO)

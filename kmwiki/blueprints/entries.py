@@ -1,0 +1,185 @@
+"""Entry pages: home, browse, create, read, edit, history, diff, revert, recent changes."""
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext as _
+from flask_login import current_user, login_required
+
+from ..errors import Forbidden, Invalid
+from ..forms import ConfirmForm, EntryForm
+from ..markup import headings
+from ..models import Status, Vocabulary
+from ..services import access, diff, entries, taxonomy
+from ..services.entries import BrowseFilter, EditConflict
+
+bp = Blueprint("entries", __name__)
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every knowledge page is for signed-in staff only."""
+
+
+def entry_form(formdata=None):
+    """An entry form with its pickers filled from the category data."""
+    form = EntryForm(formdata=formdata) if formdata is not None else EntryForm()
+    form.set_choices(taxonomy.categories(Vocabulary.KIND), taxonomy.categories(Vocabulary.PRODUCT),
+                     taxonomy.categories(Vocabulary.SEGMENT), get_locale())
+    return form
+
+
+def browse_filter():
+    """Browse criteria from the query string."""
+    args = request.args
+    return BrowseFilter(kind=args.get("kind", ""), product=args.get("product", ""),
+                        segment=args.get("segment", ""), tag=args.get("tag", ""),
+                        status=args.get("status", ""), mine=args.get("mine") == "1")
+
+
+@bp.get("/")
+def home():
+    """Newest adopted knowledge, the user's own drafts, and what changed recently."""
+    newest = entries.browse(current_user, BrowseFilter(status=Status.ADOPTED), 1, 8).items
+    mine = entries.browse(current_user, BrowseFilter(mine=True), 1, 8).items
+    return render_template("entries/home.html", newest=newest, mine=mine,
+                           recent=entries.recent_changes(current_user, limit=8),
+                           tags=entries.popular_tags(20))
+
+
+@bp.get("/entries")
+def browse():
+    """Browse visible entries by kind, product line, segment, tag and status."""
+    criteria = browse_filter()
+    page = entries.browse(current_user, criteria, request.args.get("page", 1, type=int),
+                          current_app.config["ENTRIES_PER_PAGE"])
+    return render_template("entries/browse.html", page=page, criteria=criteria,
+                           kinds=taxonomy.categories(Vocabulary.KIND),
+                           products=taxonomy.categories(Vocabulary.PRODUCT),
+                           segments=taxonomy.categories(Vocabulary.SEGMENT),
+                           tags=entries.popular_tags(40), statuses=list(Status))
+
+
+@bp.route("/entries/new", methods=["GET", "POST"])
+def new():
+    """Write a new entry; it starts as the author's private draft."""
+    if not access.can_contribute(current_user):
+        raise Forbidden()
+    form = entry_form()
+    if request.method == "GET":
+        form.title.data = request.args.get("title", "")[:200]
+    if form.validate_on_submit():
+        try:
+            entry = entries.create(form.to_input(), current_user)
+        except Invalid as error:
+            form.add_errors(error.fields)
+        else:
+            flash(_("Draft saved. Only you can see it for now."), "success")
+            return redirect(url_for("entries.view", entry_id=entry.id))
+    return render_template("entries/edit.html", form=form, entry=None), 422 if form.errors else 200
+
+
+@bp.get("/entries/<int:entry_id>")
+def view(entry_id):
+    """Read an entry as its readers see it."""
+    entry = entries.get_visible(entry_id, current_user)
+    revision = entries.revision(entry, entry.face_number)
+    entries.record_view(entry)
+    return render_entry(entry, revision)
+
+
+@bp.get("/entries/<int:entry_id>/revisions/<int:number>")
+def revision(entry_id, number):
+    """Read one old or unpublished revision."""
+    entry = entries.get_visible(entry_id, current_user)
+    return render_entry(entry, entries.revision(entry, number))
+
+
+def render_entry(entry, revision):
+    html = entries.rendered(revision)
+    return render_template("entries/view.html", entry=entry, revision=revision, html=html,
+                           toc=headings(html), linked_from=entries.linked_from(entry, current_user),
+                           can_edit=access.can_edit(entry, current_user))
+
+
+@bp.route("/entries/<int:entry_id>/edit", methods=["GET", "POST"])
+def edit(entry_id):
+    """Edit an entry on top of the revision the editor started from."""
+    entry = entries.get_visible(entry_id, current_user)
+    if not access.can_edit(entry, current_user):
+        raise Forbidden()
+    form = entry_form()
+    if request.method == "GET":
+        form.fill_from(entries.revision(entry, entry.latest_number))
+    if form.validate_on_submit():
+        base = form.base_revision.data or 0
+        try:
+            saved = entries.save_edit(entry_id, form.to_input(), base, current_user)
+        except EditConflict as conflict:
+            return render_conflict(conflict, form), 409
+        except Invalid as error:
+            form.add_errors(error.fields)
+        else:
+            flash(_("Saved as revision %(number)s.", number=saved.number), "success")
+            return redirect(url_for("entries.view", entry_id=entry_id))
+    return render_template("entries/edit.html", form=form, entry=entry), 422 if form.errors else 200
+
+
+def render_conflict(conflict, form):
+    """Show what the other editor changed, and keep this editor's text to merge and save again."""
+    entry = conflict.entry
+    base = entries.revision(entry, conflict.base) if 0 < conflict.base <= entry.latest_number else None
+    latest = entries.revision(entry, entry.latest_number)
+    theirs = diff.body_lines(base.body if base else "", latest.body)
+    yours = diff.body_lines(latest.body, form.body.data or "")
+    form.rebase(latest.number)  # saving again now means: I have seen the other change
+    return render_template("entries/conflict.html", entry=entry, form=form, base=base, latest=latest,
+                           theirs=theirs, yours=yours,
+                           their_fields=diff.field_changes(base, latest) if base else [])
+
+
+@bp.get("/entries/<int:entry_id>/history")
+def history(entry_id):
+    """Every revision of an entry, newest first, with pickers to compare two."""
+    entry = entries.get_visible(entry_id, current_user)
+    return render_template("entries/history.html", entry=entry, revisions=entries.history(entry),
+                           can_edit=access.can_edit(entry, current_user), form=ConfirmForm())
+
+
+@bp.get("/entries/<int:entry_id>/diff")
+def compare(entry_id):
+    """The difference between two revisions (?a=OLD&b=NEW)."""
+    entry = entries.get_visible(entry_id, current_user)
+    a = entries.revision(entry, request.args.get("a", type=int) or max(entry.latest_number - 1, 1))
+    b = entries.revision(entry, request.args.get("b", type=int) or entry.latest_number)
+    return render_template("entries/diff.html", entry=entry, a=a, b=b,
+                           lines=diff.body_lines(a.body, b.body), fields=diff.field_changes(a, b))
+
+
+@bp.post("/entries/<int:entry_id>/revert/<int:number>")
+def revert(entry_id, number):
+    """Save an old revision again as the newest one."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        raise Invalid()
+    try:
+        saved = entries.revert(entry_id, number, form.base_revision.data or 0, current_user)
+    except EditConflict:
+        flash(_("Someone saved a newer revision meanwhile. Review the history and try again."), "warning")
+        return redirect(url_for("entries.history", entry_id=entry_id))
+    flash(_("Reverted: revision %(number)s now holds the content of revision %(old)s.",
+            number=saved.number, old=number), "success")
+    return redirect(url_for("entries.view", entry_id=entry_id))
+
+
+@bp.get("/recent")
+def recent():
+    """Recent changes across the entries the user can see."""
+    return render_template("entries/recent.html", changes=entries.recent_changes(current_user, limit=100))
+
+
+@bp.get("/wiki/<path:title>")
+def wikilink(title):
+    """Follow a `[[Title]]` link: open the entry, or offer to write it."""
+    entry = entries.find_by_title(title, current_user)
+    if entry is not None:
+        return redirect(url_for("entries.view", entry_id=entry.id))
+    return render_template("entries/missing.html", title=title), 404

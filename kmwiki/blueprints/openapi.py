@@ -1,0 +1,135 @@
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json."""
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema, description):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses):
+    texts = {400: "Bad request", 401: "Missing or invalid bearer token", 403: "Not allowed",
+             404: "Not found (or not visible to you)", 409: "Conflict: stale base_revision",
+             413: "Body too large", 422: "Invalid fields", 429: "Too many requests"}
+    return {str(s): _json(_ref("Error"), texts[s]) for s in statuses}
+
+
+STRING_LIST = {"type": "array", "items": {"type": "string"}}
+ENTRY_FILTERS = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+    for name, text in (("kind", "kind slug"), ("product", "product line slug"), ("segment", "segment slug"),
+                       ("tag", "tag name"), ("status", "entry status"), ("mine", "1: only my entries"))
+] + [
+    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+    {"name": "per_page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+]
+ENTRY_ID = {"name": "entry_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": STRING_LIST},
+            "current_revision": {"type": "integer"}}}},
+    },
+    "EntryInput": {
+        "type": "object", "required": ["title", "body", "kind"],
+        "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"},
+                       "kind": {"type": "string", "description": "kind slug, e.g. objection_handling"},
+                       "products": STRING_LIST, "segments": STRING_LIST, "tags": STRING_LIST,
+                       "note": {"type": "string", "maxLength": 200}},
+    },
+    "EntryUpdate": {
+        "allOf": [_ref("EntryInput"), {"type": "object", "required": ["base_revision"], "properties": {
+            "base_revision": {"type": "integer", "description": "the revision this edit started from"}}}],
+    },
+    "Saved": {
+        "type": "object", "required": ["id", "status", "revision"],
+        "properties": {"id": {"type": "integer"}, "status": {"type": "string"}, "revision": {"type": "integer"}},
+    },
+    "EntrySummary": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "title": {"type": "string"}, "kind": {"type": "string"},
+                       "status": {"type": "string"}, "author": {"type": "string"}, "products": STRING_LIST,
+                       "segments": STRING_LIST, "tags": STRING_LIST,
+                       "updated_at": {"type": "string", "format": "date-time"}, "url": {"type": "string"}},
+    },
+    "Entry": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "title": {"type": "string"}, "body": {"type": "string"},
+            "html": {"type": "string", "description": "sanitized HTML"}, "kind": {"type": "string"},
+            "products": STRING_LIST, "segments": STRING_LIST, "tags": STRING_LIST,
+            "status": {"type": "string", "enum": ["draft", "pending", "returned", "adopted", "rejected", "retracted"]},
+            "revision": {"type": "integer", "description": "latest revision: send it as base_revision"},
+            "published_revision": {"type": ["integer", "null"]}, "shown_revision": {"type": "integer"},
+            "author": {"type": "object", "properties": {"username": {"type": "string"}, "display_name": {"type": "string"}}},
+            "helpful_count": {"type": "integer"}, "view_count": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"}},
+    },
+}
+
+PATHS = {
+    "/tokens": {"post": {
+        "summary": "Create a bearer token", "security": [], "operationId": "createToken",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["username", "password"],
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+        "responses": {"201": _json({"type": "object", "required": ["token"], "properties": {
+            "token": {"type": "string"}, "token_type": {"type": "string"},
+            "expires_in_days": {"type": "integer"}}}, "Token created"), **_errors(400, 401, 429)},
+    }},
+    "/tokens/current": {"delete": {
+        "summary": "Revoke the token used for this request", "operationId": "revokeToken",
+        "responses": {"204": {"description": "Revoked"}, **_errors(401)},
+    }},
+    "/entries": {
+        "get": {"summary": "List visible entries", "operationId": "listEntries", "parameters": ENTRY_FILTERS,
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                    "results": {"type": "array", "items": _ref("EntrySummary")}}}, "A page of entries"),
+                    **_errors(401)}},
+        "post": {"summary": "Create a draft entry", "operationId": "createEntry",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EntryInput")}}},
+                 "responses": {"201": _json(_ref("Saved"), "Draft created"), **_errors(400, 401, 403, 413, 422)}},
+    },
+    "/entries/{entry_id}": {
+        "get": {"summary": "Read an entry", "operationId": "getEntry", "parameters": [
+            ENTRY_ID, {"name": "revision", "in": "query", "required": False, "schema": {"type": "integer"}}],
+            "responses": {"200": _json(_ref("Entry"), "The entry"), **_errors(401, 404)}},
+        "put": {"summary": "Save an edit", "operationId": "updateEntry", "parameters": [ENTRY_ID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EntryUpdate")}}},
+                "responses": {"200": _json(_ref("Saved"), "Saved as a new revision"),
+                              **_errors(400, 401, 403, 404, 409, 413, 422)}},
+    },
+    "/entries/{entry_id}/revisions": {"get": {
+        "summary": "List an entry's revisions", "operationId": "listRevisions", "parameters": [ENTRY_ID],
+        "responses": {"200": _json({"type": "object", "properties": {"revisions": {"type": "array", "items": {
+            "type": "object", "properties": {"number": {"type": "integer"}, "author": {"type": "string"},
+                                             "note": {"type": "string"}, "title": {"type": "string"},
+                                             "created_at": {"type": "string", "format": "date-time"}}}}}},
+            "Revisions, newest first"), **_errors(401, 404)},
+    }},
+    "/categories": {"get": {
+        "summary": "Kinds, product lines and customer segments", "operationId": "listCategories",
+        "responses": {"200": _json({"type": "object"}, "The vocabularies"), **_errors(401)},
+    }},
+}
+
+
+def openapi_document():
+    """The API description as a dict."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "kmwiki API", "version": "1",
+                 "description": "Customer-knowledge wiki API. Authenticate with POST /tokens, then send "
+                                "`Authorization: Bearer TOKEN`. Errors are `{\"error\": {\"code\", \"message\"}}`."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
+        "paths": PATHS,
+    }

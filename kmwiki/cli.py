@@ -1,0 +1,70 @@
+"""Command-line tools: `flask --app kmwiki COMMAND --help`."""
+import sys
+
+import click
+from flask_migrate import upgrade
+
+from .demo import load as demo
+from .errors import KmwikiError
+from .models import Role
+from .services import taxonomy, users
+
+
+def init_app(app):
+    """Register the commands."""
+    for command in (init_db, create_user, demo_data):
+        app.cli.add_command(command)
+
+
+def fail(message):
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def error_text(error):
+    """A domain error as one readable line, field messages included."""
+    details = "; ".join(f"{name}: {', '.join(map(str, msgs))}" for name, msgs in error.fields.items())
+    return f"{error.message} ({details})" if details else str(error.message)
+
+
+@click.command("init-db")
+def init_db():
+    """Create or migrate the database to the newest schema and add the default categories."""
+    upgrade()
+    added = taxonomy.ensure_default_categories()
+    click.echo(f"Database is up to date ({added} default categories added).")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]),
+              help="A role to grant; repeat for several.")
+@click.option("--team", help='Team name, or "Branch/Team" when the name is not unique.')
+@click.option("--name", "display_name", help="Display name (defaults to the username).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for when omitted.")
+def create_user(username, roles, team, display_name, password):
+    """Create a user who can sign in."""
+    try:
+        team_row = users.find_team(team) if team else None
+        user = users.create_user(username, password, roles, display_name=display_name, team=team_row)
+    except KmwikiError as error:
+        fail(error_text(error))
+    click.echo(f"Created {user.username} ({', '.join(sorted(user.roles))}).")
+
+
+@click.command("demo-data")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+def demo_data(if_empty):
+    """Load the demo branches, teams, users and entries."""
+    if users.count_users():
+        if if_empty:
+            click.echo("Database already has users; demo data not loaded.")
+            return
+        fail("the database already has users; demo data goes into an empty database only")
+    taxonomy.ensure_default_categories()
+    people = demo.load_people()
+    with click.progressbar(demo.ENTRIES, label="Loading demo entries") as bar:
+        for item in bar:
+            demo.load_entry(item, people)
+    click.echo(f"Loaded {len(people)} users and {len(demo.ENTRIES)} entries. Password for all: {demo.DEMO_PASSWORD}")

@@ -1,0 +1,35 @@
+"""Default settings. Overridden by instance/config.py, then by KMWIKI_* environment variables."""
+
+
+class DefaultConfig:
+    """Every setting kmwiki reads, with its default."""
+
+    # Generated once into the instance folder when neither config nor environment sets it.
+    SECRET_KEY = None
+    # Relative SQLite paths resolve against the instance folder (Flask-SQLAlchemy 3).
+    SQLALCHEMY_DATABASE_URI = "sqlite:///kmwiki.db"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Calendar periods and displayed times use this zone.
+    TIMEZONE = "Asia/Shanghai"
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = {"zh": "简体中文", "en": "English"}
+    # memory:// suits one process; point at redis://127.0.0.1:6379 when several serve.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+    # Requests larger than this get 413.
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    # Entry body limit in characters: a long manual, not a data dump.
+    MAX_BODY_CHARS = 200_000
+    ENTRIES_PER_PAGE = 20
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = 14 * 24 * 3600
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session: a long edit must still save
+    # werkzeug's default; tests use a cheap method so fixtures stay fast.
+    PASSWORD_HASH_METHOD = "scrypt"
+    # API tokens expire after this many days.
+    API_TOKEN_DAYS = 90

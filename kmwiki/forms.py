@@ -1,0 +1,96 @@
+"""Flask-WTF forms: the shape of page input. Services check its meaning."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, SelectField,
+                     SelectMultipleField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from .services.entries import EntryInput
+
+# Explicit messages: WTForms' built-in ones are not in kmwiki's catalog.
+REQUIRED = _l("This field is required.")
+
+
+def max_length(n):
+    return Length(max=n, message=_l("At most %(n)s characters.", n=n))
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(REQUIRED), max_length(40)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), max_length(200)])
+    remember = BooleanField(_l("Keep me signed in on this device"))
+    next = HiddenField()
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(REQUIRED)])
+    new_password = PasswordField(_l("New password"), validators=[
+        DataRequired(REQUIRED), Length(min=8, max=200, message=_l("Use 8 to 200 characters."))])
+    confirm = PasswordField(_l("Repeat new password"),
+                            validators=[DataRequired(REQUIRED), EqualTo("new_password", _l("The passwords differ."))])
+
+
+class LanguageForm(FlaskForm):
+    lang = HiddenField(validators=[DataRequired(REQUIRED)])
+    next = HiddenField()
+
+
+class CheckboxListField(SelectMultipleField):
+    """A multiple choice shown as a list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class EntryForm(FlaskForm):
+    """Create or edit an entry. Field names match the JSON API."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), max_length(200)])
+    # Choices are checked by the entries service, which knows the category data and says why.
+    kind = SelectField(_l("Kind"), validators=[DataRequired(REQUIRED)], validate_choice=False)
+    products = CheckboxListField(_l("Product lines"), validators=[Optional()], validate_choice=False)
+    segments = CheckboxListField(_l("Customer segments"), validators=[Optional()], validate_choice=False)
+    tags = StringField(_l("Tags"), validators=[max_length(500)],
+                       description=_l("Separate tags with commas, e.g. 保费, 健康告知"))
+    body = TextAreaField(_l("Body (Markdown)"), validators=[DataRequired(REQUIRED)])
+    note = StringField(_l("Change note"), validators=[max_length(200)],
+                       description=_l("Optional: what you changed and why"))
+    base_revision = IntegerField(validators=[Optional()])
+
+    def set_choices(self, kinds, products, segments, locale):
+        """Fill the pickers from the category data."""
+        self.kind.choices = [(c.slug, c.name(locale)) for c in kinds]
+        self.products.choices = [(c.slug, c.name(locale)) for c in products]
+        self.segments.choices = [(c.slug, c.name(locale)) for c in segments]
+
+    def fill_from(self, revision):
+        """Start an edit from a revision's content."""
+        self.title.data, self.body.data, self.kind.data = revision.title, revision.body, revision.kind_slug
+        self.products.data, self.segments.data = list(revision.products), list(revision.segments)
+        self.tags.data = ", ".join(revision.tags)
+        self.base_revision.data = revision.number
+
+    def rebase(self, number):
+        """Make the next save build on `number` (after the editor has seen a conflicting change)."""
+        self.base_revision.data = number
+        self.base_revision.raw_data = [str(number)]  # the rendered field prefers what was posted
+
+    def to_input(self):
+        """The typed input the entries service takes."""
+        return EntryInput(title=self.title.data or "", body=self.body.data or "", kind=self.kind.data or "",
+                          products=self.products.data or [], segments=self.segments.data or [],
+                          tags=self.tags.data or "", note=self.note.data or "")
+
+    def add_errors(self, fields):
+        """Show a service's field errors next to the fields."""
+        for name, messages in fields.items():
+            target = getattr(self, name, None)
+            if target is not None:
+                target.errors = list(target.errors) + [str(m) for m in messages]
+
+
+class ConfirmForm(FlaskForm):
+    """A button-only form (revert, logout): carries the CSRF token and the base revision."""
+
+    base_revision = IntegerField(validators=[Optional()])

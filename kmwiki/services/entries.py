@@ -1,0 +1,341 @@
+"""Writing and reading knowledge entries: create, optimistic edits, revisions, revert, browse."""
+from dataclasses import dataclass, field
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from .. import markup
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..extensions import db
+from ..models import Category, Entry, EntryLink, HelpfulVote, Revision, Status, Tag, Vocabulary
+from ..models.base import utcnow
+from ..models.entry import entry_categories, entry_tags
+from . import access, taxonomy
+
+TITLE_MAX = 200
+NOTE_MAX = 200
+
+
+class EditConflict(Conflict):
+    """A save whose base revision is no longer the latest one."""
+
+    code = "edit_conflict"
+
+    def __init__(self, entry, base):
+        super().__init__(
+            _l("Revision %(base)s is no longer the latest; the entry is now at revision %(latest)s.",
+               base=base, latest=entry.latest_number),
+            current_revision=entry.latest_number,
+        )
+        self.entry = entry
+        self.base = base
+
+
+@dataclass
+class EntryInput:
+    """What an author submits for one save, from a form or JSON."""
+
+    title: str
+    body: str
+    kind: str
+    products: list[str] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @classmethod
+    def from_json(cls, data):
+        """Build from an API body, refusing wrong shapes with field messages."""
+        if not isinstance(data, dict):
+            raise Invalid(_l("A JSON object is required."))
+        errors = {}
+        values = {}
+        for name in ("title", "body", "kind", "note"):
+            value = data.get(name, "")
+            if not isinstance(value, str):
+                errors[name] = [_l("Must be a string.")]
+            values[name] = value if isinstance(value, str) else ""
+        for name in ("products", "segments", "tags"):
+            value = data.get(name, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors[name] = [_l("Must be a list of strings.")]
+                value = []
+            values[name] = value
+        if errors:
+            raise Invalid(fields=errors)
+        return cls(**values)
+
+    @classmethod
+    def from_revision(cls, revision, note):
+        """The content of an old revision, to save again as a revert."""
+        return cls(title=revision.title, body=revision.body, kind=revision.kind_slug,
+                   products=list(revision.products), segments=list(revision.segments),
+                   tags=list(revision.tags), note=note)
+
+    def same_content(self, revision):
+        return (self.title, self.body, self.kind, self.products, self.segments, self.tags) == (
+            revision.title, revision.body, revision.kind_slug, revision.products, revision.segments, revision.tags)
+
+
+@dataclass
+class Classification:
+    """An input's category and tag rows, resolved and checked."""
+
+    kind: Category
+    categories: list[Category]
+    tags: list[Tag]
+
+
+def _validate(data):
+    """Normalise an input in place and resolve its categories; raises Invalid with every field error."""
+    data.title = " ".join(data.title.split())
+    data.body = data.body.replace("\r\n", "\n")
+    data.note = data.note.strip()[:NOTE_MAX]
+    data.tags = taxonomy.split_tags(data.tags)
+    errors = {}
+    if not data.title:
+        errors["title"] = [_l("Please enter a title.")]
+    elif len(data.title) > TITLE_MAX:
+        errors["title"] = [_l("At most %(n)s characters.", n=TITLE_MAX)]
+    if not data.body.strip():
+        errors["body"] = [_l("Please write the body.")]
+    elif len(data.body) > current_app.config["MAX_BODY_CHARS"]:
+        errors["body"] = [_l("At most %(n)s characters.", n=current_app.config["MAX_BODY_CHARS"])]
+    if len(data.tags) > taxonomy.MAX_TAGS:
+        errors["tags"] = [_l("At most %(n)s tags.", n=taxonomy.MAX_TAGS)]
+    elif any(len(t) > taxonomy.MAX_TAG_LENGTH for t in data.tags):
+        errors["tags"] = [_l("Each tag may have at most %(n)s characters.", n=taxonomy.MAX_TAG_LENGTH)]
+    kind = taxonomy.category(Vocabulary.KIND, data.kind)
+    if kind is None:
+        errors["kind"] = [_l("Please choose a kind.")]
+    resolved = {}
+    for name, vocabulary in (("products", Vocabulary.PRODUCT), ("segments", Vocabulary.SEGMENT)):
+        try:
+            resolved[name] = taxonomy.resolve(vocabulary, data.products if name == "products" else data.segments, name)
+        except Invalid as error:
+            errors.update(error.fields)
+    if errors:
+        raise Invalid(fields=errors)
+    data.products = [c.slug for c in resolved["products"]]
+    data.segments = [c.slug for c in resolved["segments"]]
+    return Classification(kind, resolved["products"] + resolved["segments"], taxonomy.tag_rows(data.tags))
+
+
+def create(data, author, status=Status.DRAFT):
+    """Create an entry with its first revision; a draft unless a trusted import says otherwise."""
+    if not access.can_contribute(author):
+        raise Forbidden()
+    classification = _validate(data)
+    entry = Entry(author=author, status=status, title=data.title, kind=classification.kind, latest_number=1)
+    if status == Status.ADOPTED:
+        entry.published_number = 1
+    db.session.add(entry)
+    db.session.flush()
+    revision = _add_revision(entry, 1, data, author)
+    _show(entry, revision, classification)
+    db.session.commit()
+    return entry
+
+
+def save_edit(entry_id, data, base, editor):
+    """Save a new revision on top of `base`; a stale base raises EditConflict, never overwrites."""
+    entry = get_visible(entry_id, editor)
+    if not access.can_edit(entry, editor):
+        if entry.status == Status.PENDING:
+            raise Conflict(_l("The entry is under review and cannot be edited now."))
+        raise Forbidden()
+    classification = _validate(data)
+    if base != entry.latest_number:
+        raise EditConflict(entry, base)
+    latest = revision(entry, entry.latest_number)
+    if data.same_content(latest):
+        db.session.rollback()
+        return latest
+    # Compare-and-set in the database: of two saves on the same base, exactly one wins.
+    moved = db.session.execute(
+        update(Entry).where(Entry.id == entry.id, Entry.latest_number == base)
+        .values(latest_number=base + 1, updated_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        db.session.rollback()
+        raise EditConflict(db.session.get(Entry, entry_id), base)
+    db.session.refresh(entry)
+    new = _add_revision(entry, base + 1, data, editor)
+    if entry.published_number is None:
+        _show(entry, new, classification)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise EditConflict(db.session.get(Entry, entry_id), base) from None
+    return new
+
+
+def revert(entry_id, number, base, user):
+    """Save an old revision's content again as a new revision."""
+    entry = get_visible(entry_id, user)
+    old = revision(entry, number)
+    return save_edit(entry_id, EntryInput.from_revision(old, str(_l("Reverted to revision %(n)s", n=number))), base, user)
+
+
+def publish(entry_id, number):
+    """Make a revision the one readers see. Trusted callers only: import and the review workflow."""
+    entry = db.session.get(Entry, entry_id)
+    published = revision(entry, number)
+    data = EntryInput.from_revision(published, published.note)
+    entry.published_number = number
+    entry.status = Status.ADOPTED
+    _show(entry, published, _validate(data))
+    db.session.commit()
+    return entry
+
+
+def _add_revision(entry, number, data, author):
+    revision = Revision(entry=entry, number=number, author=author, note=data.note, title=data.title,
+                        body=data.body, kind_slug=data.kind, products=data.products,
+                        segments=data.segments, tags=data.tags,
+                        html=str(markup.render(data.body)), html_version=markup.RENDER_VERSION)
+    db.session.add(revision)
+    return revision
+
+
+def _show(entry, revision, classification):
+    """Make a revision the entry's reader-facing face: title, classification and links."""
+    entry.title = revision.title
+    entry.kind = classification.kind
+    entry.categories = classification.categories
+    entry.tags = classification.tags
+    db.session.execute(delete(EntryLink).where(EntryLink.source_id == entry.id))
+    for title in markup.wikilink_titles(revision.body):
+        if title != revision.title:
+            db.session.add(EntryLink(source_id=entry.id, target_title=title[:TITLE_MAX]))
+
+
+def get_visible(entry_id, user):
+    """The entry if this user may see it; otherwise NotFound, so private drafts stay unknown."""
+    entry = db.session.get(Entry, entry_id)
+    if entry is None or not access.can_view(entry, user):
+        raise NotFound()
+    return entry
+
+
+def revision(entry, number):
+    """One revision of an entry by number."""
+    found = db.session.scalar(select(Revision).where(Revision.entry_id == entry.id, Revision.number == number))
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def rendered(revision):
+    """The revision's sanitized HTML, rendered again if the cache predates the current renderer."""
+    if revision.html is None or revision.html_version != markup.RENDER_VERSION:
+        revision.html = str(markup.render(revision.body))
+        revision.html_version = markup.RENDER_VERSION
+        db.session.commit()
+    return Markup(revision.html)  # produced by markup.render, the sanitizer
+
+
+def record_view(entry):
+    """Count one page view without touching the rest of the row."""
+    db.session.execute(update(Entry).where(Entry.id == entry.id).values(view_count=Entry.view_count + 1))
+    db.session.commit()
+
+
+def history(entry):
+    """All revisions, newest first."""
+    return db.session.scalars(
+        select(Revision).where(Revision.entry_id == entry.id).order_by(Revision.number.desc())
+        .options(selectinload(Revision.author))
+    ).all()
+
+
+def linked_from(entry, user):
+    """Entries the user can see whose reader-facing text links to this entry's title."""
+    return db.session.scalars(
+        select(Entry).join(EntryLink, EntryLink.source_id == Entry.id)
+        .where(EntryLink.target_title == entry.title, Entry.id != entry.id, access.visible_clause(user))
+        .order_by(Entry.title)
+    ).all()
+
+
+def find_by_title(title, user):
+    """The entry a `[[Title]]` link means: the adopted one first, then the oldest visible."""
+    return db.session.scalar(
+        select(Entry).where(Entry.title == title, access.visible_clause(user))
+        .order_by((Entry.status == Status.ADOPTED).desc(), Entry.id).limit(1)
+    )
+
+
+@dataclass
+class BrowseFilter:
+    """Browse criteria, each optional."""
+
+    kind: str = ""
+    product: str = ""
+    segment: str = ""
+    tag: str = ""
+    status: str = ""
+    mine: bool = False
+
+
+def browse_query(user, criteria):
+    """Visible entries matching the criteria, most recently updated first."""
+    query = select(Entry).where(access.visible_clause(user)).options(
+        selectinload(Entry.kind), selectinload(Entry.categories), selectinload(Entry.tags),
+        selectinload(Entry.author))
+    if criteria.kind:
+        query = query.join(Category, Entry.kind_id == Category.id).where(Category.slug == criteria.kind)
+    for slug, vocabulary in ((criteria.product, Vocabulary.PRODUCT), (criteria.segment, Vocabulary.SEGMENT)):
+        if slug:
+            query = query.where(exists().where(
+                entry_categories.c.entry_id == Entry.id, entry_categories.c.category_id == Category.id,
+                Category.vocabulary == vocabulary, Category.slug == slug))
+    if criteria.tag:
+        query = query.where(exists().where(
+            entry_tags.c.entry_id == Entry.id, entry_tags.c.tag_id == Tag.id, Tag.name == criteria.tag))
+    if criteria.status:
+        query = query.where(Entry.status == criteria.status)
+    if criteria.mine:
+        query = query.where(Entry.author_id == user.id)
+    return query.order_by(Entry.updated_at.desc(), Entry.id.desc())
+
+
+def browse(user, criteria, page, per_page):
+    """One page of browse results."""
+    return db.paginate(browse_query(user, criteria), page=page, per_page=per_page, error_out=False)
+
+
+def recent_changes(user, limit=50):
+    """The newest revisions of entries the user can see, with their entries."""
+    return db.session.execute(
+        select(Revision, Entry).join(Entry, Revision.entry_id == Entry.id)
+        .where(access.visible_clause(user))
+        .options(selectinload(Revision.author))
+        .order_by(Revision.created_at.desc(), Revision.id.desc()).limit(limit)
+    ).all()
+
+
+def popular_tags(limit=30):
+    """Tags on adopted entries with their counts; drafts do not show here."""
+    count = db.func.count(entry_tags.c.entry_id)
+    return db.session.execute(
+        select(Tag.name, count.label("n")).join(entry_tags, entry_tags.c.tag_id == Tag.id)
+        .join(Entry, Entry.id == entry_tags.c.entry_id).where(access.public_clause())
+        .group_by(Tag.name).order_by(count.desc(), Tag.name).limit(limit)
+    ).all()
+
+
+def count_entries():
+    """How many entries exist, in any state."""
+    return db.session.scalar(select(db.func.count(Entry.id)))
+
+
+
+def helpful_count(entry):
+    """How many readers marked the entry helpful."""
+    return db.session.scalar(select(db.func.count()).where(HelpfulVote.entry_id == entry.id))

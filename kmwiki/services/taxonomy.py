@@ -1,0 +1,95 @@
+"""Kinds, product lines, customer segments and tags: the vocabularies entries are classified by."""
+import re
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import Invalid
+from ..extensions import db
+from ..models import Category, Tag, Vocabulary
+
+# (vocabulary, slug, Chinese name, English name, group) — the seed; admins may add more rows.
+DEFAULT_CATEGORIES = [
+    (Vocabulary.KIND, "client_case", "客户案例", "Client case", ""),
+    (Vocabulary.KIND, "sales_technique", "销售技巧", "Sales technique", ""),
+    (Vocabulary.KIND, "objection_handling", "异议处理", "Objection handling", ""),
+    (Vocabulary.KIND, "product_knowledge", "产品知识", "Product knowledge", ""),
+    (Vocabulary.KIND, "claims_service", "理赔服务", "Claims service", ""),
+    (Vocabulary.KIND, "faq", "常见问答", "FAQ", ""),
+    (Vocabulary.PRODUCT, "medical", "医疗险", "Medical", ""),
+    (Vocabulary.PRODUCT, "critical_illness", "重疾险", "Critical illness", ""),
+    (Vocabulary.PRODUCT, "accident", "意外险", "Accident", ""),
+    (Vocabulary.PRODUCT, "life", "寿险", "Life", ""),
+    (Vocabulary.PRODUCT, "annuity", "年金/养老险", "Annuity / pension", ""),
+    (Vocabulary.PRODUCT, "participating", "分红险", "Participating", ""),
+    (Vocabulary.PRODUCT, "property", "财产险", "Property", ""),
+    (Vocabulary.PRODUCT, "auto", "车险", "Auto", ""),
+    (Vocabulary.SEGMENT, "single", "单身期", "Single", "life_stage"),
+    (Vocabulary.SEGMENT, "young_family", "家庭形成期", "Young family", "life_stage"),
+    (Vocabulary.SEGMENT, "child_education", "子女教育期", "Child education", "life_stage"),
+    (Vocabulary.SEGMENT, "retirement", "退休期", "Retirement", "life_stage"),
+    (Vocabulary.SEGMENT, "high_value", "高价值/重点客户", "High value", "value_tier"),
+    (Vocabulary.SEGMENT, "potential", "潜力客户", "Potential", "value_tier"),
+    (Vocabulary.SEGMENT, "general", "一般客户", "General", "value_tier"),
+]
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 40
+TAG_SEPARATORS = re.compile(r"[,，、;；\n]+")
+
+
+def ensure_default_categories():
+    """Insert the seed categories that are missing; returns how many were added."""
+    existing = {(c.vocabulary, c.slug) for c in db.session.scalars(select(Category))}
+    added = 0
+    for position, (vocabulary, slug, zh, en, group) in enumerate(DEFAULT_CATEGORIES):
+        if (vocabulary, slug) not in existing:
+            db.session.add(Category(vocabulary=vocabulary, slug=slug, name_zh=zh, name_en=en,
+                                    group=group, position=position))
+            added += 1
+    db.session.commit()
+    return added
+
+
+def categories(vocabulary):
+    """All categories of one vocabulary in display order."""
+    return db.session.scalars(
+        select(Category).where(Category.vocabulary == vocabulary).order_by(Category.position, Category.id)
+    ).all()
+
+
+def category(vocabulary, slug):
+    """One category by slug, or None."""
+    return db.session.scalar(select(Category).where(Category.vocabulary == vocabulary, Category.slug == slug))
+
+
+def resolve(vocabulary, slugs, field):
+    """The categories for a list of slugs; unknown slugs are a field error."""
+    wanted = list(dict.fromkeys(slugs))
+    found = {c.slug: c for c in categories(vocabulary) if c.slug in wanted}
+    unknown = [s for s in wanted if s not in found]
+    if unknown:
+        raise Invalid(fields={field: [_l("Unknown: %(slugs)s", slugs=", ".join(unknown))]})
+    return [found[s] for s in wanted]
+
+
+def split_tags(value):
+    """Normalise tags typed as one string or given as a list: trimmed, unique, in order."""
+    items = TAG_SEPARATORS.split(value) if isinstance(value, str) else list(value or [])
+    return list(dict.fromkeys(str(t).strip() for t in items if str(t).strip()))
+
+
+def tag_rows(names):
+    """Tag rows for names, creating missing ones (safe when two requests add the same tag)."""
+    rows = []
+    for name in names:
+        tag = db.session.scalar(select(Tag).where(Tag.name == name))
+        if tag is None:
+            try:
+                with db.session.begin_nested():
+                    tag = Tag(name=name)
+                    db.session.add(tag)
+            except IntegrityError:
+                tag = db.session.scalar(select(Tag).where(Tag.name == name))
+        rows.append(tag)
+    return rows

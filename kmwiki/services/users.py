@@ -1,0 +1,122 @@
+"""Accounts: creating users, signing in, passwords, roles, teams."""
+import functools
+import re
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..errors import Invalid, NotFound
+from ..extensions import db
+from ..models import Branch, Role, Team, User, UserRole
+
+USERNAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.-]{1,39}$")
+MIN_PASSWORD = 8
+
+
+@functools.cache
+def _dummy_hash(method):
+    # Checked when the username is unknown, so a miss costs as much time as a wrong password.
+    return generate_password_hash("not-a-password", method=method)
+
+
+def _hash(password):
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def create_user(username, password, roles, display_name=None, team=None):
+    """Create an active user; raises Invalid on a taken name, a bad name or a short password."""
+    username = (username or "").strip().lower()
+    fields = {}
+    if not USERNAME_RE.match(username):
+        fields["username"] = [_l("2–40 characters: lower-case letters, digits, _ . -")]
+    elif db.session.scalar(select(User.id).where(User.username == username)):
+        fields["username"] = [_l("This username is already taken.")]
+    if len(password or "") < MIN_PASSWORD:
+        fields["password"] = [_l("Use at least %(n)s characters.", n=MIN_PASSWORD)]
+    roles = {Role(r) for r in roles} or {Role.AGENT}
+    if fields:
+        raise Invalid(fields=fields)
+    user = User(username=username, display_name=(display_name or username).strip(), team=team)
+    user.password_hash = _hash(password)
+    user.role_rows = [UserRole(role=r.value) for r in sorted(roles)]
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(username, password):
+    """The active user with these credentials, or None."""
+    user = db.session.scalar(select(User).where(User.username == (username or "").strip().lower()))
+    if user is None:
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
+        return None
+    if not user.active or not user.check_password(password or ""):
+        return None
+    return user
+
+
+def load_session_user(session_id):
+    """The user for a Flask-Login session id "ID:VERSION", or None when the version moved on."""
+    user_id, _, version = (session_id or "").partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.auth_version != int(version):
+        return None
+    return user
+
+
+def end_sessions(user):
+    """Invalidate every session cookie and API token the user holds (logout, password change)."""
+    user.auth_version += 1
+    db.session.commit()
+
+
+def change_password(user, current, new):
+    """Change a password after checking the current one; ends all other sessions."""
+    if not user.check_password(current or ""):
+        raise Invalid(fields={"current_password": [_l("The current password is wrong.")]})
+    if len(new or "") < MIN_PASSWORD:
+        raise Invalid(fields={"new_password": [_l("Use at least %(n)s characters.", n=MIN_PASSWORD)]})
+    user.password_hash = _hash(new)
+    user.auth_version += 1
+    db.session.commit()
+
+
+def set_locale(user, locale):
+    """Remember a user's UI language."""
+    user.locale = locale
+    db.session.commit()
+
+
+def get_or_create_team(branch_name, team_name):
+    """The team of that name in that branch, created with its branch when missing."""
+    branch = db.session.scalar(select(Branch).where(Branch.name == branch_name))
+    if branch is None:
+        branch = Branch(name=branch_name)
+        db.session.add(branch)
+    team = db.session.scalar(select(Team).where(Team.branch == branch, Team.name == team_name)) if branch.id else None
+    if team is None:
+        team = Team(name=team_name, branch=branch)
+        db.session.add(team)
+    db.session.commit()
+    return team
+
+
+def find_team(name):
+    """A team by "Branch/Team" or by a team name that is unique across branches."""
+    branch_name, _, team_name = name.rpartition("/")
+    query = select(Team).where(Team.name == team_name.strip())
+    if branch_name:
+        query = query.join(Branch).where(Branch.name == branch_name.strip())
+    teams = db.session.scalars(query).all()
+    if len(teams) != 1:
+        raise NotFound(_l("No single team is called %(name)s.", name=name))
+    return teams[0]
+
+
+def count_users():
+    """How many users exist."""
+    return db.session.scalar(select(db.func.count(User.id)))

@@ -1,0 +1,116 @@
+"""Sign-in, sessions, password change, CSRF, rate limits and language choice, over HTTP."""
+from kmwiki.extensions import db
+from kmwiki.models import User
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/entries/new")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_login_and_logout(client, make_user):
+    make_user("alice", display_name="李丽")
+    response = client.login("alice")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "李丽" in client.get("/").get_data(as_text=True)
+    response = client.form_post("/logout")
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_password_shows_error_and_keeps_username(client, make_user):
+    make_user("alice")
+    response = client.login("alice", "wrong-password")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "用户名或密码错误" in page
+    assert 'value="alice"' in page
+
+
+def test_unknown_user_cannot_login(client):
+    assert client.login("nobody").status_code == 200
+    assert client.get("/").status_code == 302
+
+
+def test_login_redirects_only_to_local_next(client, make_user):
+    make_user("alice")
+    token = client.csrf_token()
+    data = {"username": "alice", "password": "secret-pass-1", "csrf_token": token}
+    response = client.post("/login", data=dict(data, next="https://evil.example/x"))
+    assert response.headers["Location"] == "/"
+    client.form_post("/logout")
+    response = client.post("/login", data=dict(data, next="/entries?kind=faq", csrf_token=client.csrf_token()))
+    assert response.headers["Location"] == "/entries?kind=faq"
+
+
+def test_post_without_csrf_token_is_refused(client, make_user):
+    make_user("alice")
+    response = client.post("/login", data={"username": "alice", "password": "secret-pass-1"})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302
+
+
+def test_logout_invalidates_copied_session_cookie(app, client, make_user):
+    make_user("alice")
+    client.login("alice")
+    stolen = client.get_cookie("session").value
+    client.form_post("/logout")
+    other = app.test_client()
+    other.set_cookie("session", stolen)
+    assert other.get("/").status_code == 302
+
+
+def test_password_change_ends_other_sessions_but_not_this_one(app, client, make_user):
+    make_user("alice")
+    client.login("alice")
+    second = app.test_client()
+    second.login("alice")
+    response = client.form_post("/profile", {"current_password": "secret-pass-1",
+                                             "new_password": "new-pass-123", "confirm": "new-pass-123"})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    assert second.get("/").status_code == 302
+    client.form_post("/logout")
+    assert client.login("alice", "new-pass-123").headers["Location"] == "/"
+
+
+def test_password_change_with_wrong_current_password_fails(client, make_user):
+    make_user("alice")
+    client.login("alice")
+    response = client.form_post("/profile", {"current_password": "nope-nope",
+                                             "new_password": "new-pass-123", "confirm": "new-pass-123"})
+    assert response.status_code == 200
+    assert "当前密码不正确" in response.get_data(as_text=True)
+
+
+def test_login_is_rate_limited(app, client, make_user):
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    make_user("alice")
+    statuses = [client.login("alice", "wrong-password").status_code for _ in range(4)]
+    assert statuses[:3] == [200, 200, 200]
+    assert statuses[3] == 429
+
+
+def test_language_switch_is_remembered(app, client, make_user):
+    make_user("alice")
+    client.login("alice")
+    assert 'lang="zh-CN"' in client.get("/").get_data(as_text=True)
+    response = client.form_post("/language", {"lang": "en", "next": "/entries"})
+    assert response.headers["Location"] == "/entries"
+    page = client.get("/").get_data(as_text=True)
+    assert 'lang="en"' in page and "Recent changes" in page
+    with app.app_context():
+        assert db.session.scalar(db.select(User.locale).where(User.username == "alice")) == "en"
+
+
+def test_language_cookie_applies_before_login(client):
+    client.form_post("/language", {"lang": "en"})
+    assert "Sign in" in client.get("/login").get_data(as_text=True)
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/login")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
