@@ -2,6 +2,7 @@
 import sys
 
 import click
+from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
 from .demo import load as demo
@@ -28,6 +29,7 @@ def error_text(error):
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db():
     """Create or migrate the database to the newest schema and add the default categories."""
     upgrade()
@@ -36,6 +38,7 @@ def init_db():
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]),
               help="A role to grant; repeat for several.")
@@ -54,6 +57,7 @@ def create_user(username, roles, team, display_name, password):
 
 
 @click.command("demo-data")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def demo_data(if_empty):
     """Load the demo branches, teams, users and entries."""

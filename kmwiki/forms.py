@@ -60,7 +60,8 @@ class EntryForm(FlaskForm):
 
     def set_choices(self, kinds, products, segments, locale):
         """Fill the pickers from the category data."""
-        self.kind.choices = [(c.slug, c.name(locale)) for c in kinds]
+        # An explicit prompt: a silently preselected first kind would misfile entries.
+        self.kind.choices = [("", _l("Choose a kind…"))] + [(c.slug, c.name(locale)) for c in kinds]
         self.products.choices = [(c.slug, c.name(locale)) for c in products]
         self.segments.choices = [(c.slug, c.name(locale)) for c in segments]
 

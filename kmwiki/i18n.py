@@ -1,5 +1,5 @@
 """UI language: Simplified Chinese by default, English selectable and remembered."""
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -16,6 +16,8 @@ def init_app(app):
 def select_locale():
     """The signed-in user's saved language, else the language cookie, else the default."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI and background work speak the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
     chosen = request.cookies.get(LANG_COOKIE)

@@ -1,0 +1,131 @@
+"""The flask commands: init-db (migrations), create-user, demo-data."""
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, func, select, text
+
+from conftest import POSTGRES_URL
+from kmwiki import create_app
+from kmwiki.demo import data as demo
+from kmwiki.extensions import db
+from kmwiki.models import Branch, Category, Entry, Role, Status, Team, User, Vocabulary
+from kmwiki.services.taxonomy import DEFAULT_CATEGORIES
+
+MIGRATION_SCHEMA = "kmwiki_migration_test"
+
+
+@pytest.mark.parametrize("command", ["init-db", "create-user", "demo-data"])
+def test_every_command_has_help(app, command):
+    result = app.test_cli_runner().invoke(args=[command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+@pytest.fixture
+def empty_database_url(database_url):
+    """A database without any table: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if database_url.startswith("sqlite"):
+        yield database_url
+        return
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {MIGRATION_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {MIGRATION_SCHEMA}"))
+    engine.dispose()
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{MIGRATION_SCHEMA}"
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {MIGRATION_SCHEMA} CASCADE"))
+    engine.dispose()
+
+
+def test_init_db_migrates_to_exactly_the_models(empty_database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("KMWIKI_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x"})
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert "21 default categories added" in result.output
+    with app.app_context():
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        assert differences == []  # the committed migrations build the schema the models describe
+        assert db.session.scalar(select(func.count(Category.id))) == 21
+    again = app.test_cli_runner().invoke(args=["init-db"])
+    assert again.exit_code == 0 and "0 default categories added" in again.output
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_create_user_with_roles_team_and_password(app):
+    with app.app_context():
+        db.session.add(Team(name="浦东一部", branch=Branch(name="上海分公司")))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=[
+        "create-user", "wangfang", "--role", "reviewer", "--role", "agent", "--team", "浦东一部",
+        "--name", "王芳", "--password", "long-enough-1"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "wangfang"))
+        assert user.roles == {Role.REVIEWER, Role.AGENT}
+        assert user.team.name == "浦东一部" and user.display_name == "王芳"
+        assert user.check_password("long-enough-1")
+
+
+def test_create_user_prompts_for_the_password(app):
+    result = app.test_cli_runner().invoke(args=["create-user", "lina", "--role", "agent"],
+                                          input="typed-secret-1\ntyped-secret-1\n")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.username == "lina")).check_password("typed-secret-1")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["create-user", "x y", "--role", "agent", "--password", "long-enough-1"], "username"),
+    (["create-user", "lina", "--role", "agent", "--password", "short"], "password"),
+    (["create-user", "lina", "--role", "agent", "--team", "无此团队", "--password", "long-enough-1"], "无此团队"),
+    (["create-user", "lina", "--role", "boss", "--password", "long-enough-1"], "boss"),
+])
+def test_create_user_refuses_bad_input_with_exit_code(app, args, message):
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_create_user_refuses_a_taken_username(app, make_user):
+    make_user("lina")
+    result = app.test_cli_runner().invoke(args=["create-user", "lina", "--role", "agent", "--password", "long-enough-1"])
+    assert result.exit_code == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count(User.id))) == 1
+
+
+def test_demo_data_loads_a_realistic_organisation(app, client):
+    result = app.test_cli_runner().invoke(args=["demo-data"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Branch.id))) == 2
+        assert db.session.scalar(select(func.count(Team.id))) == 4
+        people = db.session.scalars(select(User)).all()
+        assert len(people) >= 30
+        held = set().union(*(u.roles for u in people))
+        assert held == {Role.AGENT, Role.REVIEWER, Role.LEADER, Role.ADMIN}
+        all_entries = db.session.scalars(select(Entry)).all()
+        assert len(all_entries) >= 40
+        adopted = [e for e in all_entries if e.status == Status.ADOPTED]
+        kinds = {slug for vocabulary, slug, *_ in DEFAULT_CATEGORIES if vocabulary == Vocabulary.KIND}
+        assert {e.kind.slug for e in adopted} == kinds
+        assert all(e.published_number == e.latest_number for e in adopted)
+        assert any(e.latest_number > 1 for e in adopted)
+    assert client.login("agent", demo.DEMO_PASSWORD).headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_demo_data_only_goes_into_an_empty_database(app, make_user):
+    make_user("someone")
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["demo-data"])
+    assert refused.exit_code == 1 and "empty" in refused.output
+    skipped = runner.invoke(args=["demo-data", "--if-empty"])
+    assert skipped.exit_code == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count(User.id))) == 1
