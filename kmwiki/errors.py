@@ -1,5 +1,5 @@
 """The KmwikiError family, and the one place that turns errors into pages or JSON."""
-from flask import jsonify, render_template, request
+from flask import jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -56,8 +56,8 @@ def error_response(status, code, message, fields=None, **extra):
         if fields:
             body["fields"] = {name: [str(m) for m in msgs] for name, msgs in fields.items()}
         body.update(extra)
-        return jsonify(error=body), status
-    return render_template("error.html", status=status, message=message, fields=fields), status
+        return make_response(jsonify(error=body), status)
+    return make_response(render_template("error.html", status=status, message=message, fields=fields), status)
 
 
 def register_error_handlers(app):
@@ -67,7 +67,10 @@ def register_error_handlers(app):
     def handle_domain_error(error):
         if isinstance(error, Unauthorized) and not wants_json():
             return login_manager.unauthorized()
-        return error_response(error.status, error.code, error.message, error.fields, **error.extra)
+        response = error_response(error.status, error.code, error.message, error.fields, **error.extra)
+        if isinstance(error, Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="kmwiki"'
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error):
@@ -77,7 +80,11 @@ def register_error_handlers(app):
     @app.errorhandler(HTTPException)
     def handle_http_error(error):
         code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(error.code or 500, code, http_message(error))
+        response = error_response(error.code or 500, code, http_message(error))
+        for name, value in error.get_headers():  # keep what the status promises: Allow, Retry-After …
+            if name != "Content-Type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def handle_crash(error):

@@ -3,6 +3,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -10,6 +11,11 @@ from .services.entries import EntryInput
 
 # Explicit messages: WTForms' built-in ones are not in kmwiki's catalog.
 REQUIRED = _l("This field is required.")
+
+
+def as_choices(pairs):
+    """(value, label) pairs as WTForms choice objects (bare tuples are deprecated)."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def max_length(n):
@@ -61,9 +67,9 @@ class EntryForm(FlaskForm):
     def set_choices(self, kinds, products, segments, locale):
         """Fill the pickers from the category data."""
         # An explicit prompt: a silently preselected first kind would misfile entries.
-        self.kind.choices = [("", _l("Choose a kind…"))] + [(c.slug, c.name(locale)) for c in kinds]
-        self.products.choices = [(c.slug, c.name(locale)) for c in products]
-        self.segments.choices = [(c.slug, c.name(locale)) for c in segments]
+        self.kind.choices = as_choices([("", _l("Choose a kind…"))] + [(c.slug, c.name(locale)) for c in kinds])
+        self.products.choices = as_choices((c.slug, c.name(locale)) for c in products)
+        self.segments.choices = as_choices((c.slug, c.name(locale)) for c in segments)
 
     def fill_from(self, revision):
         """Start an edit from a revision's content."""
@@ -95,3 +101,41 @@ class ConfirmForm(FlaskForm):
     """A button-only form (revert, logout): carries the CSRF token and the base revision."""
 
     base_revision = IntegerField(validators=[Optional()])
+
+
+ROLE_LABELS = {
+    "agent": _l("Agent"),
+    "reviewer": _l("Reviewer"),
+    "leader": _l("Leader"),
+    "admin": _l("Administrator"),
+}
+NO_TEAM = 0
+
+
+class UserForm(FlaskForm):
+    """An administrator edits a user's name, roles, team and active flag."""
+
+    display_name = StringField(_l("Display name"), validators=[DataRequired(REQUIRED), max_length(80)])
+    roles = CheckboxListField(_l("Roles"), choices=as_choices(ROLE_LABELS.items()))
+    team = SelectField(_l("Team"), coerce=int)
+    active = BooleanField(_l("Active: may sign in"))
+
+    def set_teams(self, teams):
+        self.team.choices = as_choices([(NO_TEAM, _l("No team"))] + [(t.id, f"{t.branch.name} · {t.name}") for t in teams])
+
+
+class NewUserForm(UserForm):
+    """An administrator creates an account."""
+
+    username = StringField(_l("Username"), validators=[DataRequired(REQUIRED), max_length(40)],
+                           description=_l("Lower-case letters, digits, _ . - (e.g. the staff ID or pinyin)"))
+    password = PasswordField(_l("Initial password"), validators=[DataRequired(REQUIRED), max_length(200)])
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(REQUIRED), max_length(200)])
+
+
+class TeamForm(FlaskForm):
+    branch = StringField(_l("Branch"), validators=[DataRequired(REQUIRED), max_length(80)])
+    name = StringField(_l("Team"), validators=[DataRequired(REQUIRED), max_length(80)])

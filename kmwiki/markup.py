@@ -3,6 +3,7 @@
 bleach is frozen at 6.4; keep every sanitizer detail behind `render` so it can be swapped,
 and let tests/test_markup_xss.py (the shared XSS corpus) prove any replacement safe.
 """
+import html
 import re
 import xml.etree.ElementTree as etree
 from urllib.parse import quote
@@ -28,14 +29,27 @@ WIKILINK_PREFIX = "/wiki/"
 WIKILINK_RE = r"\[\[([^\[\]|\n]{1,200})(?:\|([^\[\]\n]{1,200}))?\]\]"
 
 
+def _safe_url(value):
+    """Relative, or one of the allowed schemes. Checked here as well as by bleach, whose URL parser
+    takes `javascript:123` for a host and port and lets it through (mozilla/bleach#536)."""
+    cleaned = value
+    for _ in range(3):  # decode entities until stable, so "&#x26;#74;avascript:" is judged as "javascript:"
+        cleaned = html.unescape(cleaned)
+    cleaned = re.sub(r"[\x00-\x20\x7f]", "", cleaned).lower()
+    scheme, colon, _ = cleaned.partition(":")
+    if not colon or any(c in scheme for c in "/?#"):
+        return True  # no scheme: a relative URL
+    return scheme in ALLOWED_PROTOCOLS
+
+
 def _allowed_attribute(tag, name, value):
     """Allow-list per tag; heading ids only in the prefixed form the TOC extension makes."""
     if name in {"title"}:
         return True
     if tag == "a":
-        return name == "href" or (name == "class" and value == "wikilink")
+        return (name == "href" and _safe_url(value)) or (name == "class" and value == "wikilink")
     if tag == "img":
-        return name in {"src", "alt"}
+        return name == "alt" or (name == "src" and _safe_url(value))
     if tag in {"th", "td"}:
         return name == "align" and value in {"left", "right", "center"}
     if tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
@@ -70,7 +84,9 @@ class WikiLinkExtension(Extension):
     """`[[Title]]` and `[[Title|label]]` become links resolved by title at click time."""
 
     def extendMarkdown(self, md):
-        md.inlinePatterns.register(_WikiLinkProcessor(WIKILINK_RE, md), "wikilink", 75)
+        # Above inline raw HTML (90), so a title holding "<b>" is not swapped for a stash placeholder first;
+        # below backticks (190) and backslash escapes (180), so `[[x]]` in code stays literal.
+        md.inlinePatterns.register(_WikiLinkProcessor(WIKILINK_RE, md), "wikilink", 95)
 
 
 def _markdown():

@@ -3,6 +3,7 @@ from flask import current_app
 from flask_babel import format_datetime, get_locale, lazy_gettext as _l
 
 from . import i18n
+from .forms import ROLE_LABELS
 from .models import Status
 
 STATUS_LABELS = {
@@ -30,6 +31,7 @@ def init_app(app):
     """Register template helpers and security headers."""
     app.jinja_env.globals.update(
         status_label=lambda status: STATUS_LABELS.get(status, status),
+        role_label=lambda role: ROLE_LABELS.get(role, role),
         field_label=lambda name: FIELD_LABELS.get(name, name),
         category_name=lambda category: category.name(get_locale()),
         html_lang=i18n.html_lang,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from kmwiki import create_app
 from kmwiki.extensions import db
@@ -39,23 +39,34 @@ class WikiClient(FlaskClient):
         return self.form_post("/login", {"username": username, "password": password})
 
 
+@pytest.fixture(scope="session")
+def postgres_schema_url():
+    """A schema of its own for this test run, so parallel runs on one database never meet."""
+    if not POSTGRES_URL:
+        pytest.skip("KMWIKI_TEST_POSTGRES_URL is not set: the PostgreSQL run of this test is skipped")
+    schema = f"kmwiki_test_{os.getpid()}"
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path):
     """Each database test runs on SQLite and, when KMWIKI_TEST_POSTGRES_URL is set, on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
-    if not POSTGRES_URL:
-        pytest.skip("KMWIKI_TEST_POSTGRES_URL is not set: the PostgreSQL run of this test is skipped")
-    return POSTGRES_URL
+    return request.getfixturevalue("postgres_schema_url")
 
 
 def reset_postgres():
     """Create the schema once per run, then empty every table between tests (much faster than DDL)."""
     global _pg_schema_ready
     if not _pg_schema_ready:
-        db.drop_all()
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.create_all()
         _pg_schema_ready = True
     tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)

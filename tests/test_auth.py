@@ -1,6 +1,12 @@
 """Sign-in, sessions, password change, CSRF, rate limits and language choice, over HTTP."""
+import pytest
+
+from conftest import WikiClient
+from kmwiki import create_app
 from kmwiki.extensions import db
 from kmwiki.models import User
+
+REDIS_URL = "redis://127.0.0.1:6379"
 
 
 def test_anonymous_is_sent_to_login(client):
@@ -114,3 +120,32 @@ def test_security_headers_on_every_page(client):
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_login_limit_is_shared_through_redis(tmp_path, monkeypatch):
+    """Two app instances (two server processes) count attempts in one Redis store."""
+    redis = pytest.importorskip("redis")
+    store = redis.Redis.from_url(REDIS_URL)
+    try:
+        store.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    # Flask-Limiter keeps the first key prefix it is given for the life of the process, so use one fixed prefix.
+    prefix = "kmwiki-test-shared-limit"
+    for key in store.scan_iter(f"*{prefix}*"):
+        store.delete(key)
+    monkeypatch.setenv("KMWIKI_INSTANCE_PATH", str(tmp_path))
+    settings = {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+                "RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix, "LOGIN_RATE_LIMIT": "2 per minute"}
+    first, second = create_app(settings), create_app(settings)
+    for app in (first, second):
+        app.test_client_class = WikiClient
+        with app.app_context():
+            db.create_all()
+    assert first.test_client().login("nobody").status_code == 200
+    assert second.test_client().login("nobody").status_code == 200
+    assert first.test_client().login("nobody").status_code == 429
+    assert any(store.scan_iter(f"*{prefix}*"))  # the count really lives in Redis
+    for app in (first, second):
+        with app.app_context():
+            db.engine.dispose()

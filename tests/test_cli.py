@@ -1,4 +1,6 @@
 """The flask commands: init-db (migrations), create-user, demo-data."""
+import os
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,7 +13,7 @@ from kmwiki.extensions import db
 from kmwiki.models import Branch, Category, Entry, Role, Status, Team, User, Vocabulary
 from kmwiki.services.taxonomy import DEFAULT_CATEGORIES
 
-MIGRATION_SCHEMA = "kmwiki_migration_test"
+MIGRATION_SCHEMA = f"kmwiki_migration_test_{os.getpid()}"
 
 
 @pytest.mark.parametrize("command", ["init-db", "create-user", "demo-data"])

@@ -1,5 +1,5 @@
 """Blueprints, one per area."""
-from . import api, auth, entries
+from . import admin, api, auth, entries
 
 
 def register_blueprints(app):
@@ -7,3 +7,4 @@ def register_blueprints(app):
     app.register_blueprint(auth.bp)
     app.register_blueprint(entries.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)

@@ -119,7 +119,8 @@ def create_entry():
 def get_entry(entry_id):
     """One entry as the caller may read it; `?revision=N` for a specific revision."""
     entry = entries.get_visible(entry_id, api_user())
-    number = request.args.get("revision", type=int) or entry.face_number
+    number = request.args.get("revision", type=int)
+    number = entry.face_number if number is None else number
     return jsonify(entry_detail(entry, entries.revision(entry, number)))
 
 

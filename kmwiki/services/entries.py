@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from .. import markup
 from ..errors import Conflict, Forbidden, Invalid, NotFound
@@ -292,9 +292,12 @@ def browse_query(user, criteria):
         query = query.join(Category, Entry.kind_id == Category.id).where(Category.slug == criteria.kind)
     for slug, vocabulary in ((criteria.product, Vocabulary.PRODUCT), (criteria.segment, Vocabulary.SEGMENT)):
         if slug:
+            # An alias of its own: the kind filter above joins Category, and an unaliased subquery would
+            # correlate with that join and match nothing.
+            classified = aliased(Category)
             query = query.where(exists().where(
-                entry_categories.c.entry_id == Entry.id, entry_categories.c.category_id == Category.id,
-                Category.vocabulary == vocabulary, Category.slug == slug))
+                entry_categories.c.entry_id == Entry.id, entry_categories.c.category_id == classified.id,
+                classified.vocabulary == vocabulary, classified.slug == slug))
     if criteria.tag:
         query = query.where(exists().where(
             entry_tags.c.entry_id == Entry.id, entry_tags.c.tag_id == Tag.id, Tag.name == criteria.tag))

@@ -93,11 +93,15 @@ def set_locale(user, locale):
 
 def get_or_create_team(branch_name, team_name):
     """The team of that name in that branch, created with its branch when missing."""
+    branch_name, team_name = branch_name.strip(), team_name.strip()
+    if not branch_name or not team_name:
+        raise Invalid(fields={"team": [_l("Give both a branch and a team name.")]})
     branch = db.session.scalar(select(Branch).where(Branch.name == branch_name))
     if branch is None:
         branch = Branch(name=branch_name)
         db.session.add(branch)
-    team = db.session.scalar(select(Team).where(Team.branch == branch, Team.name == team_name)) if branch.id else None
+        db.session.flush()
+    team = db.session.scalar(select(Team).where(Team.branch_id == branch.id, Team.name == team_name))
     if team is None:
         team = Team(name=team_name, branch=branch)
         db.session.add(team)
@@ -120,3 +124,61 @@ def find_team(name):
 def count_users():
     """How many users exist."""
     return db.session.scalar(select(db.func.count(User.id)))
+
+
+def list_users():
+    """Every user with team and branch, by team then name."""
+    return db.session.scalars(
+        select(User).outerjoin(Team).outerjoin(Branch)
+        .order_by(Branch.name.nulls_first(), Team.name.nulls_first(), User.username)
+    ).all()
+
+
+def list_teams():
+    """Every team with its branch, by branch then team name."""
+    return db.session.scalars(select(Team).join(Branch).order_by(Branch.name, Team.name)).all()
+
+
+def get_user(user_id):
+    """A user by id, or NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def update_user(user, acting, display_name, roles, team_id, active):
+    """An administrator changes a user's name, roles, team or active flag.
+
+    Deactivating or removing admin from oneself is refused, so the last door never locks from inside.
+    """
+    roles = {Role(r) for r in roles}
+    if not roles:
+        raise Invalid(fields={"roles": [_l("Choose at least one role.")]})
+    if user.id == acting.id and (Role.ADMIN not in roles or not active):
+        raise Invalid(fields={"roles": [_l("You cannot remove your own administrator access.")]})
+    user.display_name = (display_name or user.username).strip()[:80]
+    user.role_rows = [UserRole(role=r.value) for r in sorted(roles)]
+    user.team = db.session.get(Team, team_id) if team_id else None
+    if user.active and not active:
+        user.auth_version += 1  # a deactivated user's open sessions and tokens end now
+    user.active = active
+    db.session.commit()
+    return user
+
+
+def reset_password(user, new_password):
+    """An administrator sets a new password; the user's sessions and tokens end."""
+    if len(new_password or "") < MIN_PASSWORD:
+        raise Invalid(fields={"new_password": [_l("Use at least %(n)s characters.", n=MIN_PASSWORD)]})
+    user.password_hash = _hash(new_password)
+    user.auth_version += 1
+    db.session.commit()
+
+
+def get_team(team_id):
+    """A team by id, or NotFound."""
+    team = db.session.get(Team, team_id)
+    if team is None:
+        raise NotFound()
+    return team

@@ -1,0 +1,96 @@
+"""Administration: users, their roles and teams."""
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..auth import roles_required
+from ..errors import Invalid
+from ..forms import NO_TEAM, NewUserForm, ResetPasswordForm, TeamForm, UserForm
+from ..models import Role
+from ..services import users
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+@login_required
+@roles_required(Role.ADMIN)
+def require_admin():
+    """Only administrators reach any page here."""
+
+
+def user_form(form_class, **defaults):
+    form = form_class(**defaults)
+    form.set_teams(users.list_teams())
+    return form
+
+
+@bp.get("")
+def index():
+    """Users and teams at a glance."""
+    return render_template("admin/index.html", users=users.list_users(), teams=users.list_teams(),
+                           team_form=TeamForm())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def new_user():
+    """Create an account."""
+    form = user_form(NewUserForm, active=True, roles=["agent"])
+    if form.validate_on_submit():
+        try:
+            user = users.create_user(form.username.data, form.password.data, form.roles.data or ["agent"],
+                                     display_name=form.display_name.data,
+                                     team=users.get_team(form.team.data) if form.team.data != NO_TEAM else None)
+        except Invalid as error:
+            for name, messages in error.fields.items():
+                getattr(form, name).errors = list(messages)
+        else:
+            flash(_("Account %(username)s created.", username=user.username), "success")
+            return redirect(url_for("admin.index"))
+    return render_template("admin/user.html", form=form, user=None), 422 if form.errors else 200
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def edit_user(user_id):
+    """Change a user's name, roles, team or active flag."""
+    user = users.get_user(user_id)
+    form = user_form(UserForm, obj=user, roles=sorted(user.roles), team=user.team_id or NO_TEAM)
+    if form.validate_on_submit():
+        try:
+            users.update_user(user, current_user, form.display_name.data, form.roles.data,
+                              form.team.data or None, form.active.data)
+        except Invalid as error:
+            form.roles.errors = list(error.fields.get("roles", []))
+        else:
+            flash(_("Saved the changes to %(username)s.", username=user.username), "success")
+            return redirect(url_for("admin.index"))
+    return render_template("admin/user.html", form=form, user=user, password_form=ResetPasswordForm()), \
+        422 if form.errors else 200
+
+
+@bp.post("/users/<int:user_id>/password")
+def reset_password(user_id):
+    """Set a new password for a user who forgot theirs."""
+    user = users.get_user(user_id)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            users.reset_password(user, form.new_password.data)
+        except Invalid as error:
+            flash(" ".join(str(m) for m in error.fields["new_password"]), "error")
+        else:
+            flash(_("New password set for %(username)s; their sessions have ended.", username=user.username),
+                  "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+@bp.post("/teams")
+def create_team():
+    """Add a team (and its branch when new)."""
+    form = TeamForm()
+    if form.validate_on_submit():
+        team = users.get_or_create_team(form.branch.data, form.name.data)
+        flash(_("Team %(team)s is ready.", team=f"{team.branch.name} · {team.name}"), "success")
+    else:
+        flash(_("Give both a branch and a team name."), "error")
+    return redirect(url_for("admin.index") + "#teams")
