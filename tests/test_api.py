@@ -311,7 +311,7 @@ def test_get_entry_returns_its_fields(client, make_user, make_entry, token_for):
     assert body["body"] == "## 先倾听\n\n再算保障缺口。"
     assert "先倾听</h2>" in body["html"] and "<p>再算保障缺口。</p>" in body["html"]
     assert body["kind"] == "objection_handling"
-    assert body["products"] == ["critical_illness", "medical"]
+    assert body["products"] == ["medical", "critical_illness"]  # stored in the categories' display order
     assert body["segments"] == ["young_family"]
     assert body["tags"] == ["保费"]
     assert body["status"] == "draft"

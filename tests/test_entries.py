@@ -279,3 +279,38 @@ def test_home_shows_own_drafts_and_new_knowledge(client, make_user, make_entry):
     client.login("alice")
     page = client.get("/").get_data(as_text=True)
     assert "李丽" in page and "我的草稿甲" in page and "已采纳的经验乙" in page
+
+
+def test_ticking_the_same_products_in_another_order_is_no_change(app, client, make_user, make_entry):
+    alice = make_user("alice")
+    entry_id = make_entry(alice, title="T", body="B", kind="faq", products=("annuity", "medical"), segments=(), tags=())
+    client.login("alice")
+    client.form_post(f"/entries/{entry_id}/edit", {"title": "T", "body": "B", "kind": "faq",
+                                                   "products": ["medical", "annuity"], "base_revision": 1})
+    assert len(revisions_of(app, entry_id)) == 1
+    assert revisions_of(app, entry_id)[0].products == ["medical", "annuity"]  # stored in display order
+
+
+def test_diff_names_changed_categories_in_the_readers_language(client, make_user, make_entry):
+    alice = make_user("alice")
+    entry_id = make_entry(alice, kind="faq", products=("medical",))
+    client.login("alice")
+    client.form_post(f"/entries/{entry_id}/edit", entry_form(kind="client_case", products=["auto"], base_revision=1))
+    page = client.get(f"/entries/{entry_id}/diff?a=1&b=2").get_data(as_text=True)
+    assert "常见问答" in page and "客户案例" in page and "医疗险" in page and "车险" in page
+
+
+def test_rendered_html_is_cached_per_revision_and_refreshed_for_a_new_renderer(app, client, make_user, make_entry):
+    alice = make_user("alice")
+    entry_id = make_entry(alice, body="**要点**")
+    with app.app_context():
+        revision = db.session.scalar(select(Revision).where(Revision.entry_id == entry_id))
+        assert revision.html == "<p><strong>要点</strong></p>"  # rendered once, at save time
+        revision.html, revision.html_version = "<p>旧渲染器的缓存</p>", 0
+        db.session.commit()
+    client.login("alice")
+    page = client.get(f"/entries/{entry_id}").get_data(as_text=True)
+    assert "<strong>要点</strong>" in page and "旧渲染器的缓存" not in page
+    with app.app_context():
+        revision = db.session.scalar(select(Revision).where(Revision.entry_id == entry_id))
+        assert revision.html == "<p><strong>要点</strong></p>" and revision.html_version > 0

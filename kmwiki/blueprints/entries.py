@@ -27,6 +27,11 @@ def entry_form(formdata=None):
     return form
 
 
+def namer():
+    """Category names in the reader's language, for showing changed fields."""
+    return taxonomy.display_namer(get_locale())
+
+
 def browse_filter():
     """Browse criteria from the query string."""
     args = request.args
@@ -133,7 +138,7 @@ def render_conflict(conflict, form):
     form.rebase(latest.number)  # saving again now means: I have seen the other change
     return render_template("entries/conflict.html", entry=entry, form=form, base=base, latest=latest,
                            theirs=theirs, yours=yours,
-                           their_fields=diff.field_changes(base, latest) if base else [])
+                           their_fields=diff.field_changes(base, latest, namer()) if base else [])
 
 
 @bp.get("/entries/<int:entry_id>/history")
@@ -151,7 +156,7 @@ def compare(entry_id):
     a = entries.revision(entry, request.args.get("a", type=int) or max(entry.latest_number - 1, 1))
     b = entries.revision(entry, request.args.get("b", type=int) or entry.latest_number)
     return render_template("entries/diff.html", entry=entry, a=a, b=b,
-                           lines=diff.body_lines(a.body, b.body), fields=diff.field_changes(a, b))
+                           lines=diff.body_lines(a.body, b.body), fields=diff.field_changes(a, b, namer()))
 
 
 @bp.post("/entries/<int:entry_id>/revert/<int:number>")

@@ -40,12 +40,21 @@ def body_lines(old, new):
     return lines
 
 
-def field_changes(old, new):
-    """The metadata fields that differ between two revisions."""
+def field_changes(old, new, name_of=lambda field, value: value):
+    """The metadata fields that differ between two revisions.
+
+    `name_of(field, slug)` turns category slugs into display names.
+    """
     changes = []
-    for name in ("title", "kind_slug", "products", "segments", "tags"):
-        before, after = getattr(old, name), getattr(new, name)
+    for attribute, field in (("title", "title"), ("kind_slug", "kind"), ("products", "products"),
+                             ("segments", "segments"), ("tags", "tags")):
+        before, after = getattr(old, attribute), getattr(new, attribute)
         if before != after:
-            as_text = (lambda v: "、".join(v)) if isinstance(before, list) else str
-            changes.append(FieldChange(name.removesuffix("_slug"), as_text(before), as_text(after)))
+            changes.append(FieldChange(field, _shown(field, before, name_of), _shown(field, after, name_of)))
     return changes
+
+
+def _shown(field, value, name_of):
+    if isinstance(value, list):
+        return "、".join(name_of(field, v) for v in value)
+    return name_of(field, value)

@@ -58,19 +58,33 @@ def categories(vocabulary):
     ).all()
 
 
+FIELD_VOCABULARY = {"kind": Vocabulary.KIND, "products": Vocabulary.PRODUCT, "segments": Vocabulary.SEGMENT}
+
+
+def display_namer(locale):
+    """A function (field, slug) -> display name for entry fields that hold category slugs."""
+    names = {(c.vocabulary, c.slug): c.name(locale) for c in db.session.scalars(select(Category))}
+
+    def name_of(field, value):
+        vocabulary = FIELD_VOCABULARY.get(field)
+        return names.get((vocabulary, value), value) if vocabulary else value
+
+    return name_of
+
+
 def category(vocabulary, slug):
     """One category by slug, or None."""
     return db.session.scalar(select(Category).where(Category.vocabulary == vocabulary, Category.slug == slug))
 
 
 def resolve(vocabulary, slugs, field):
-    """The categories for a list of slugs; unknown slugs are a field error."""
-    wanted = list(dict.fromkeys(slugs))
-    found = {c.slug: c for c in categories(vocabulary) if c.slug in wanted}
-    unknown = [s for s in wanted if s not in found]
+    """The categories for a list of slugs, in display order; unknown slugs are a field error."""
+    wanted = set(slugs)
+    found = [c for c in categories(vocabulary) if c.slug in wanted]
+    unknown = sorted(set(wanted) - {c.slug for c in found})
     if unknown:
         raise Invalid(fields={field: [_l("Unknown: %(slugs)s", slugs=", ".join(unknown))]})
-    return [found[s] for s in wanted]
+    return found  # in display order, so the same choice always saves the same list
 
 
 def split_tags(value):
