@@ -8,7 +8,7 @@ from flask_migrate import upgrade
 from .demo import load as demo
 from .errors import KmwikiError
 from .models import Role
-from .services import taxonomy, users
+from .services import defaults, users
 
 
 def init_app(app):
@@ -31,10 +31,11 @@ def error_text(error):
 @click.command("init-db")
 @with_appcontext
 def init_db():
-    """Create or migrate the database to the newest schema and add the default categories."""
+    """Create or migrate the database to the newest schema and add the default data
+    (categories, rubric, compliance lexicon, point rules)."""
     upgrade()
-    added = taxonomy.ensure_default_categories()
-    click.echo(f"Database is up to date ({added} default categories added).")
+    added = defaults.ensure_defaults()
+    click.echo("Database is up to date (added: " + ", ".join(f"{n} {what}" for what, n in added.items()) + ").")
 
 
 @click.command("create-user")
@@ -66,7 +67,7 @@ def demo_data(if_empty):
             click.echo("Database already has users; demo data not loaded.")
             return
         fail("the database already has users; demo data goes into an empty database only")
-    taxonomy.ensure_default_categories()
+    defaults.ensure_defaults()
     people = demo.load_people()
     with click.progressbar(demo.ENTRIES, label="Loading demo entries") as bar:
         for item in bar:

@@ -23,6 +23,8 @@ class DefaultConfig:
     # Entry body limit in characters: a long manual, not a data dump.
     MAX_BODY_CHARS = 200_000
     ENTRIES_PER_PAGE = 20
+    # Adopting reviews needed to adopt an entry (DESIGN §3); one reject always rejects.
+    REVIEWS_REQUIRED = 1
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

@@ -14,8 +14,10 @@ class KmwikiError(Exception):
     code = "bad_request"
     default_message = _l("The request could not be processed.")
 
-    def __init__(self, message=None, fields=None, **extra):
+    def __init__(self, message=None, fields=None, code=None, **extra):
         super().__init__(str(message or self.default_message))
+        if code:
+            self.code = code
         self.message = message or self.default_message
         self.fields = fields or {}
         self.extra = extra

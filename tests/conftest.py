@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from kmwiki import create_app
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
-from kmwiki.services import entries, taxonomy, users
+from kmwiki.services import defaults, entries, users
 from kmwiki.services.entries import EntryInput
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -91,7 +91,7 @@ def app(database_url, tmp_path, monkeypatch):
             reset_postgres()
         else:
             db.create_all()
-        taxonomy.ensure_default_categories()
+        defaults.ensure_defaults()
     yield app
     with app.app_context():
         db.session.remove()

@@ -46,14 +46,14 @@ def test_init_db_migrates_to_exactly_the_models(empty_database_url, tmp_path, mo
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x"})
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
-    assert "21 default categories added" in result.output
+    assert "21 categories, 4 rubric criteria" in result.output
     with app.app_context():
         with db.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
         assert differences == []  # the committed migrations build the schema the models describe
         assert db.session.scalar(select(func.count(Category.id))) == 21
     again = app.test_cli_runner().invoke(args=["init-db"])
-    assert again.exit_code == 0 and "0 default categories added" in again.output
+    assert again.exit_code == 0 and "0 categories, 0 rubric criteria, 0 compliance rules, 0 point rules" in again.output
     with app.app_context():
         db.engine.dispose()
 

@@ -1,9 +1,13 @@
 """SQLAlchemy models, one module per domain."""
+from .activity import AuditEvent, Notification
 from .entry import Category, Entry, EntryLink, Revision, Status, Tag, Vocabulary
 from .feedback import HelpfulVote
+from .points import PointAward, PointRule, Reason
+from .review import ComplianceRule, Decision, Review, ReviewScore, RubricCriterion, RuleAction
 from .user import ApiToken, Branch, Role, Team, User, UserRole
 
 __all__ = [
-    "ApiToken", "Branch", "Category", "Entry", "EntryLink", "HelpfulVote", "Revision", "Role", "Status", "Tag",
-    "Team", "User", "UserRole", "Vocabulary",
+    "ApiToken", "AuditEvent", "Branch", "Category", "ComplianceRule", "Decision", "Entry", "EntryLink",
+    "HelpfulVote", "Notification", "PointAward", "PointRule", "Reason", "Review", "ReviewScore", "Revision",
+    "Role", "RubricCriterion", "RuleAction", "Status", "Tag", "Team", "User", "UserRole", "Vocabulary",
 ]

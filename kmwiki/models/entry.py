@@ -87,9 +87,15 @@ class Entry(db.Model):
     latest_number: Mapped[int] = mapped_column(default=0)
     # The adopted revision readers see; None until the entry is first adopted.
     published_number: Mapped[int | None]
+    # The revision under review while status is pending, who submitted it and when.
+    review_number: Mapped[int | None]
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    adopted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     view_count: Mapped[int] = mapped_column(default=0)
 
-    author: Mapped[User] = relationship()
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
     kind: Mapped[Category] = relationship()
     categories: Mapped[list[Category]] = relationship(secondary=entry_categories, order_by=Category.position)
     tags: Mapped[list[Tag]] = relationship(secondary=entry_tags, order_by=Tag.name)
@@ -106,6 +112,11 @@ class Entry(db.Model):
     def face_number(self):
         """The revision shown to readers: the adopted one once there is one."""
         return self.published_number or self.latest_number
+
+    @property
+    def is_public(self):
+        """Readers see an entry once a revision of it is adopted, until it is retracted."""
+        return self.published_number is not None and self.status != Status.RETRACTED
 
     @property
     def has_unpublished_changes(self):

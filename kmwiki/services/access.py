@@ -1,13 +1,10 @@
-"""Who may see and change an entry. The Python checks and the SQL filter sit side by side
-so the two stay the same rule."""
+"""Who may see, change, submit and review an entry. The Python checks and the SQL filter sit side
+by side so the two stay the same rule."""
 from sqlalchemy import and_, false, or_, true
 
 from ..models import Entry, Role, Status
 
 CONTRIBUTOR_ROLES = (Role.AGENT, Role.REVIEWER, Role.LEADER)
-# Readers see adopted entries; their authors also see them in every other state.
-PUBLIC_STATUSES = (Status.ADOPTED,)
-EDITABLE_BY_AUTHOR = (Status.DRAFT, Status.RETURNED)
 
 
 def can_contribute(user):
@@ -16,12 +13,17 @@ def can_contribute(user):
 
 
 def can_view(entry, user):
-    """True when the user may read the entry at all."""
+    """Readers see adopted knowledge; authors and submitters their own work; reviewers the queue."""
     if not user.is_authenticated:
         return False
-    if entry.status in PUBLIC_STATUSES or entry.author_id == user.id or user.is_admin:
+    if entry.is_public or entry.author_id == user.id or entry.submitted_by_id == user.id or user.is_admin:
         return True
     return entry.status == Status.PENDING and user.has_role(Role.REVIEWER)
+
+
+def public_clause():
+    """SQL filter for what every reader sees (where counts and facets must leak nothing)."""
+    return and_(Entry.published_number.is_not(None), Entry.status != Status.RETRACTED)
 
 
 def visible_clause(user):
@@ -30,21 +32,32 @@ def visible_clause(user):
         return false()
     if user.is_admin:
         return true()
-    clauses = [Entry.status.in_(PUBLIC_STATUSES), Entry.author_id == user.id]
+    clauses = [public_clause(), Entry.author_id == user.id, Entry.submitted_by_id == user.id]
     if user.has_role(Role.REVIEWER):
         clauses.append(Entry.status == Status.PENDING)
     return or_(*clauses)
 
 
-def public_clause():
-    """SQL filter for what every reader sees (used where counts must leak nothing)."""
-    return and_(Entry.status.in_(PUBLIC_STATUSES))
-
-
 def can_edit(entry, user):
-    """Authors edit their drafts and returned entries; any contributor edits adopted knowledge."""
+    """Authors edit their drafts; whoever submitted a returned revision reworks it; any contributor
+    edits adopted knowledge (the edit is reviewed again). Nothing under review changes."""
     if not can_contribute(user):
         return False
-    if entry.status in EDITABLE_BY_AUTHOR:
+    if entry.status == Status.DRAFT:
         return entry.author_id == user.id
+    if entry.status == Status.RETURNED:
+        return (entry.submitted_by_id or entry.author_id) == user.id
     return entry.status == Status.ADOPTED
+
+
+def can_submit(entry, user):
+    """A draft, a reworked return, or unpublished edits of adopted knowledge can go to review."""
+    if not can_edit(entry, user):
+        return False
+    return entry.status != Status.ADOPTED or entry.has_unpublished_changes
+
+
+def can_review(entry, user):
+    """Reviewers decide on pending entries, never on their own work."""
+    return (user.is_authenticated and user.has_role(Role.REVIEWER) and entry.status == Status.PENDING
+            and user.id not in {entry.author_id, entry.submitted_by_id})

@@ -132,7 +132,7 @@ def create(data, author, status=Status.DRAFT):
     classification = _validate(data)
     entry = Entry(author=author, status=status, title=data.title, kind=classification.kind, latest_number=1)
     if status == Status.ADOPTED:
-        entry.published_number = 1
+        entry.published_number, entry.adopted_at = 1, utcnow()
     db.session.add(entry)
     db.session.flush()
     revision = _add_revision(entry, 1, data, author)
@@ -183,15 +183,19 @@ def revert(entry_id, number, base, user):
 
 
 def publish(entry_id, number):
-    """Make a revision the one readers see. Trusted callers only: import and the review workflow."""
+    """Adopt a revision directly: trusted migration paths only (demo data, bulk import)."""
     entry = db.session.get(Entry, entry_id)
-    published = revision(entry, number)
-    data = EntryInput.from_revision(published, published.note)
-    entry.published_number = number
+    make_public(entry, revision(entry, number))
     entry.status = Status.ADOPTED
-    _show(entry, published, _validate(data))
+    entry.adopted_at = entry.adopted_at or utcnow()
     db.session.commit()
     return entry
+
+
+def make_public(entry, published):
+    """Make a revision the one readers see; the caller moves the status and commits."""
+    entry.published_number = published.number
+    _show(entry, published, _validate(EntryInput.from_revision(published, published.note)))
 
 
 def _add_revision(entry, number, data, author):

@@ -1,0 +1,12 @@
+"""The data every installation starts with: categories, rubric, compliance lexicon, point rules."""
+from . import guards, points, review, taxonomy
+
+
+def ensure_defaults():
+    """Insert whatever seed rows are missing; returns how many of each were added."""
+    return {
+        "categories": taxonomy.ensure_default_categories(),
+        "rubric criteria": review.ensure_default_rubric(),
+        "compliance rules": guards.ensure_default_rules(),
+        "point rules": points.ensure_default_rules(),
+    }
