@@ -1,13 +1,14 @@
 """Flask-WTF forms: the shape of page input. Services check its meaning."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, SelectField,
+from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .services.entries import EntryInput
+from .services.review import ReviewInput
 
 # Explicit messages: WTForms' built-in ones are not in kmwiki's catalog.
 REQUIRED = _l("This field is required.")
@@ -139,3 +140,35 @@ class ResetPasswordForm(FlaskForm):
 class TeamForm(FlaskForm):
     branch = StringField(_l("Branch"), validators=[DataRequired(REQUIRED), max_length(80)])
     name = StringField(_l("Team"), validators=[DataRequired(REQUIRED), max_length(80)])
+
+
+SCORE_CHOICES = [(str(n), str(n)) for n in range(1, 6)]
+
+
+class ReviewForm(FlaskForm):
+    """The reviewer's verdict. One `score_<criterion>` radio group per rubric criterion is added by
+    `review_form`, because the rubric is data."""
+
+    compliance = SelectField(_l("Compliance check"), validate_choice=False,
+                             choices=as_choices([("pass", _l("Passed")), ("fail", _l("Failed"))]))
+    comment = TextAreaField(_l("Comment for the author"), validators=[max_length(2000)])
+    decision = HiddenField()
+
+    def to_input(self, rubric):
+        """The typed input the review service takes."""
+        scores = {c.slug: int(getattr(self, f"score_{c.slug}").data or 0) for c in rubric}
+        return ReviewInput(scores=scores, compliance=self.compliance.data == "pass",
+                           decision=self.decision.data or "", comment=self.comment.data or "")
+
+
+def review_form(rubric, locale, formdata=None):
+    """A ReviewForm with a radio group per active criterion."""
+    fields = {f"score_{c.slug}": RadioField(c.name(locale), choices=as_choices(SCORE_CHOICES),
+                                            description=c.description(locale), validate_choice=False)
+              for c in rubric}
+    form_class = type("RubricReviewForm", (ReviewForm,), fields)
+    return form_class(formdata=formdata) if formdata is not None else form_class()
+
+
+class RetractForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for retracting"), validators=[DataRequired(REQUIRED), max_length(500)])

@@ -1,8 +1,10 @@
 """What templates can use beyond Flask's defaults, and the headers every response carries."""
 from flask import current_app
 from flask_babel import format_datetime, get_locale, lazy_gettext as _l
+from flask_login import current_user
 
 from . import i18n
+from .services import activity
 from .forms import ROLE_LABELS
 from .models import Status
 
@@ -37,6 +39,7 @@ def init_app(app):
         html_lang=i18n.html_lang,
         languages=lambda: current_app.config["LANGUAGES"],
         current_locale=lambda: str(get_locale()),
+        unread_notifications=lambda: activity.unread_count(current_user) if current_user.is_authenticated else 0,
     )
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
     app.after_request(security_headers)

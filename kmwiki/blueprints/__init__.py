@@ -1,10 +1,8 @@
 """Blueprints, one per area."""
-from . import admin, api, auth, entries
+from . import admin, api, auth, dashboard, entries, leaderboard, review
 
 
 def register_blueprints(app):
     """Attach every blueprint to the app."""
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(entries.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(admin.bp)
+    for module in (auth, entries, review, leaderboard, dashboard, api, admin):
+        app.register_blueprint(module.bp)

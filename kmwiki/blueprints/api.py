@@ -6,7 +6,7 @@ from ..auth import api_user, require_api_user
 from ..errors import Invalid, KmwikiError
 from ..extensions import csrf, limiter
 from ..models import Vocabulary
-from ..services import entries, taxonomy, tokens
+from ..services import entries, feedback, taxonomy, tokens
 from ..services.entries import BrowseFilter, EntryInput
 from .openapi import openapi_document
 
@@ -67,7 +67,7 @@ def entry_detail(entry, revision):
         "published_revision": entry.published_number,
         "shown_revision": revision.number,
         "author": {"username": entry.author.username, "display_name": entry.author.display_name},
-        "helpful_count": entries.helpful_count(entry),
+        "helpful_count": feedback.helpful_count(entry.id),
         "view_count": entry.view_count,
         "created_at": entry.created_at.isoformat(),
         "updated_at": entry.updated_at.isoformat(),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased, selectinload
 from .. import markup
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
-from ..models import Category, Entry, EntryLink, HelpfulVote, Revision, Status, Tag, Vocabulary
+from ..models import Category, Entry, EntryLink, Revision, Status, Tag, Vocabulary
 from ..models.base import utcnow
 from ..models.entry import entry_categories, entry_tags
 from . import access, taxonomy
@@ -342,7 +342,3 @@ def count_entries():
     return db.session.scalar(select(db.func.count(Entry.id)))
 
 
-
-def helpful_count(entry):
-    """How many readers marked the entry helpful."""
-    return db.session.scalar(select(db.func.count()).where(HelpfulVote.entry_id == entry.id))

@@ -3,15 +3,13 @@
 Totals are always sums over PointAward rows, never a stored counter, so every total can be
 explained row by row.
 """
-from zoneinfo import ZoneInfo
-
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import PointAward, PointRule, Reason
 from ..models.base import utcnow
+from . import periods
 
 # (key, value, 中文说明, English description) — the defaults of DESIGN §4; admins edit the rows.
 DEFAULT_RULES = [
@@ -95,8 +93,7 @@ def reverse_entry(entry_id):
 
 def local_day(moment=None):
     """The calendar day of a moment in the configured time zone, as YYYY-MM-DD."""
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return (moment or utcnow()).astimezone(zone).date().isoformat()
+    return (moment or utcnow()).astimezone(periods.zone()).date().isoformat()
 
 
 def award_helpful(receiver_id, entry_id, voter_id):

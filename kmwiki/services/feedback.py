@@ -1,0 +1,36 @@
+"""Readers' helpful votes: one per reader and entry, never on one's own, paid to the author."""
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import Conflict, Forbidden
+from ..extensions import db
+from ..models import HelpfulVote
+from . import entries, points
+
+
+def vote_helpful(entry_id, user):
+    """Record one helpful vote and pay the author (within the daily cap); returns the new count."""
+    entry = entries.get_visible(entry_id, user)
+    if entry.author_id == user.id:
+        raise Forbidden(_l("You cannot vote for your own entry."))
+    if not entry.is_public:
+        raise Conflict(_l("Only adopted knowledge can be voted helpful."), code="not_adopted")
+    try:
+        with db.session.begin_nested():
+            db.session.add(HelpfulVote(entry_id=entry.id, user_id=user.id))
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(_l("You have already marked this entry helpful."), code="already_voted") from None
+    points.award_helpful(entry.author_id, entry.id, user.id)
+    db.session.commit()
+    return helpful_count(entry.id)
+
+
+def helpful_count(entry_id):
+    """How many readers marked the entry helpful."""
+    return db.session.scalar(select(func.count()).where(HelpfulVote.entry_id == entry_id))
+
+
+def has_voted(entry_id, user):
+    return db.session.get(HelpfulVote, (entry_id, user.id)) is not None
