@@ -69,7 +69,7 @@ def demo_data(if_empty):
         fail("the database already has users; demo data goes into an empty database only")
     defaults.ensure_defaults()
     people = demo.load_people()
-    with click.progressbar(demo.ENTRIES, label="Loading demo entries") as bar:
-        for item in bar:
-            demo.load_entry(item, people)
+    with click.progressbar(list(enumerate(demo.ENTRIES)), label="Loading demo entries") as bar:
+        for index, item in bar:
+            demo.load_entry(index, item, people)
     click.echo(f"Loaded {len(people)} users and {len(demo.ENTRIES)} entries. Password for all: {demo.DEMO_PASSWORD}")

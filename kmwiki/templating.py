@@ -1,12 +1,13 @@
 """What templates can use beyond Flask's defaults, and the headers every response carries."""
 from flask import current_app
-from flask_babel import format_datetime, get_locale, lazy_gettext as _l
+from flask_babel import format_datetime, format_timedelta, get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from . import i18n
 from .services import activity
 from .forms import ROLE_LABELS
-from .models import Status
+from .models import Decision, Status
+from .models.base import utcnow
 
 STATUS_LABELS = {
     Status.DRAFT: _l("Draft"),
@@ -22,6 +23,18 @@ FIELD_LABELS = {
     "products": _l("Product lines"),
     "segments": _l("Customer segments"),
     "tags": _l("Tags"),
+}
+DECISION_LABELS = {
+    Decision.ADOPT: _l("Adopted"),
+    Decision.REVISE: _l("Returned for revision"),
+    Decision.REJECT: _l("Rejected"),
+}
+NOTIFICATION_TEXTS = {
+    "review_requested": _l("%(actor)s submitted an entry for review:"),
+    "adopted": _l("%(actor)s adopted your entry:"),
+    "returned": _l("%(actor)s returned your entry for revision:"),
+    "rejected": _l("%(actor)s rejected your entry:"),
+    "retracted": _l("%(actor)s retracted your entry:"),
 }
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
@@ -40,9 +53,24 @@ def init_app(app):
         languages=lambda: current_app.config["LANGUAGES"],
         current_locale=lambda: str(get_locale()),
         unread_notifications=lambda: activity.unread_count(current_user) if current_user.is_authenticated else 0,
+        decision_label=lambda decision: DECISION_LABELS.get(decision, decision),
+        notification_text=notification_text,
+        age=age,
+        age_days=lambda moment: (utcnow() - moment).days if moment else 0,
     )
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
     app.after_request(security_headers)
+
+
+def age(moment):
+    """How long ago, in words: "3 days"."""
+    return format_timedelta(utcnow() - moment, threshold=1.1) if moment else ""
+
+
+def notification_text(notification):
+    """A notification's sentence in the reader's language."""
+    actor = notification.actor.display_name if notification.actor else _("The system")
+    return NOTIFICATION_TEXTS.get(notification.kind, notification.kind) % {"actor": actor}
 
 
 def security_headers(response):

@@ -1,5 +1,5 @@
 """Blueprints, one per area."""
-from . import admin, api, auth, dashboard, entries, leaderboard, review
+from . import admin, api, api_review, auth, dashboard, entries, leaderboard, review  # noqa: F401 (api_review adds routes)
 
 
 def register_blueprints(app):

@@ -4,10 +4,10 @@ from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import Forbidden, Invalid
-from ..forms import ConfirmForm, EntryForm
+from ..forms import ConfirmForm, EntryForm, RetractForm
 from ..markup import headings
 from ..models import Status, Vocabulary
-from ..services import access, diff, entries, taxonomy
+from ..services import access, diff, entries, feedback, guards, review, taxonomy
 from ..services.entries import BrowseFilter, EditConflict
 
 bp = Blueprint("entries", __name__)
@@ -78,6 +78,7 @@ def new():
             form.add_errors(error.fields)
         else:
             flash(_("Draft saved. Only you can see it for now."), "success")
+            warn_about_findings(form)
             return redirect(url_for("entries.view", entry_id=entry.id))
     return render_template("entries/edit.html", form=form, entry=None), 422 if form.errors else 200
 
@@ -100,9 +101,19 @@ def revision(entry_id, number):
 
 def render_entry(entry, revision):
     html = entries.rendered(revision)
-    return render_template("entries/view.html", entry=entry, revision=revision, html=html,
-                           toc=headings(html), linked_from=entries.linked_from(entry, current_user),
-                           can_edit=access.can_edit(entry, current_user))
+    involved = current_user.id in {entry.author_id, entry.submitted_by_id} or current_user.is_admin \
+        or access.can_review(entry, current_user)
+    latest = entries.revision(entry, entry.latest_number)
+    return render_template(
+        "entries/view.html", entry=entry, revision=revision, html=html, toc=headings(html),
+        linked_from=entries.linked_from(entry, current_user),
+        can_edit=access.can_edit(entry, current_user), can_submit=access.can_submit(entry, current_user),
+        can_review=access.can_review(entry, current_user),
+        # The author and reviewers see what the guards find in the newest text, and the reviews so far.
+        findings=guards.inspect(latest.title, latest.body) if involved else None,
+        reviews=review.reviews_of(entry) if involved else [],
+        helpful_count=feedback.helpful_count(entry.id), voted=feedback.has_voted(entry.id, current_user),
+        form=ConfirmForm(), retract_form=RetractForm())
 
 
 @bp.route("/entries/<int:entry_id>/edit", methods=["GET", "POST"])
@@ -124,8 +135,18 @@ def edit(entry_id):
             form.add_errors(error.fields)
         else:
             flash(_("Saved as revision %(number)s.", number=saved.number), "success")
+            warn_about_findings(form)
             return redirect(url_for("entries.view", entry_id=entry_id))
     return render_template("entries/edit.html", form=form, entry=entry), 422 if form.errors else 200
+
+
+def warn_about_findings(form):
+    """Tell the author at once when the text holds personal data or a mis-selling phrase."""
+    found = guards.inspect(form.title.data or "", form.body.data or "")
+    if guards.blocking(found):
+        flash(_("Check the compliance notes below: this text cannot be adopted as it is."), "warning")
+    elif found["rules"]:
+        flash(_("Check the compliance notes below: a reviewer will look at the flagged phrases."), "info")
 
 
 def render_conflict(conflict, form):

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import UTCDateTime, utcnow
+from .entry import Entry
 from .user import User
 
 
@@ -75,6 +76,7 @@ class Review(db.Model):
     # When the revision was submitted, so time to decision needs no join.
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    entry: Mapped[Entry] = relationship()
     reviewer: Mapped[User] = relationship()
     scores: Mapped[list["ReviewScore"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 

@@ -193,10 +193,10 @@ def apply_decision(entry, review, reviewer):
         # A rejected edit leaves the adopted revision in place; a rejected new entry is rejected.
         workflow.move(entry, Status.ADOPTED if entry.published_number else Status.REJECTED)
         entry.review_number = None
-        activity.notify(told, "rejected", entry, reviewer, comment=review.comment)
+        activity.notify(told, "rejected", entry, reviewer, comment=review.comment, title=entry.title)
     elif review.decision == Decision.REVISE:
         workflow.move(entry, Status.RETURNED)
-        activity.notify(told, "returned", entry, reviewer, comment=review.comment)
+        activity.notify(told, "returned", entry, reviewer, comment=review.comment, title=entry.title)
     elif adopting_reviews(entry) >= current_app.config["REVIEWS_REQUIRED"]:
         adopt(entry, reviewer)
     activity.audit(reviewer, f"decision:{review.decision}", entry, revision=review.revision_number,
@@ -230,7 +230,7 @@ def adopt(entry, reviewer):
     elif submitter != entry.author_id:
         points.award(submitter, points.adoption_amount(entry.kind.slug, quality, True),
                      Reason.EDIT_ADOPTED, f"adopt:edit:{entry.id}:{number}", entry.id)
-    activity.notify({submitter, entry.author_id}, "adopted", entry, reviewer, revision=number)
+    activity.notify({submitter, entry.author_id}, "adopted", entry, reviewer, revision=number, title=entry.title)
 
 
 def retract(entry_id, admin, reason):
@@ -248,7 +248,7 @@ def retract(entry_id, admin, reason):
         raise
     reversed_rows = points.reverse_entry(entry.id)
     activity.audit(admin, "retracted", entry, reason=reason.strip(), reversed=[r.amount for r in reversed_rows])
-    activity.notify({entry.author_id}, "retracted", entry, admin, reason=reason.strip())
+    activity.notify({entry.author_id}, "retracted", entry, admin, reason=reason.strip(), title=entry.title)
     db.session.commit()
     return entry
 
@@ -267,3 +267,11 @@ def reviews_of(entry):
     return db.session.scalars(select(Review).where(Review.entry_id == entry.id)
                               .options(selectinload(Review.reviewer))
                               .order_by(Review.created_at.desc(), Review.id.desc())).all()
+
+
+def visible_reviews(entry_id, user):
+    """The reviews of an entry for those involved: author, submitter, reviewers and admins."""
+    entry = entries.get_visible(entry_id, user)
+    if not (user.id in {entry.author_id, entry.submitted_by_id} or user.is_admin or user.has_role(Role.REVIEWER)):
+        raise Forbidden()
+    return reviews_of(entry)
