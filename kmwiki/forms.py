@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .services.entries import EntryInput
@@ -172,3 +172,24 @@ def review_form(rubric, locale, formdata=None):
 
 class RetractForm(FlaskForm):
     reason = TextAreaField(_l("Reason for retracting"), validators=[DataRequired(REQUIRED), max_length(500)])
+
+
+class RuleValueForm(FlaskForm):
+    value = IntegerField(_l("Value"), validators=[InputRequired(REQUIRED), NumberRange(0, 10_000)])
+
+
+class ComplianceRuleForm(FlaskForm):
+    phrase = StringField(_l("Phrase"), validators=[DataRequired(REQUIRED), max_length(80)])
+    action = SelectField(_l("Action"), validate_choice=False,
+                         choices=as_choices([("block", _l("Block adoption")), ("flag", _l("Flag for the reviewer"))]))
+    reason = StringField(_l("Why"), validators=[max_length(200)])
+    active = BooleanField(_l("Active"), default=True)
+
+
+class CriterionForm(FlaskForm):
+    slug = StringField(_l("Key"), validators=[DataRequired(REQUIRED), max_length(40)])
+    name_zh = StringField(_l("Chinese name"), validators=[DataRequired(REQUIRED), max_length(80)])
+    name_en = StringField(_l("English name"), validators=[DataRequired(REQUIRED), max_length(80)])
+    description_zh = StringField(_l("Chinese description"), validators=[max_length(200)])
+    description_en = StringField(_l("English description"), validators=[max_length(200)])
+    active = BooleanField(_l("Active"), default=True)

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from kmwiki.extensions import db
-from kmwiki.models import Role, Team, User
+from kmwiki.models import AuditEvent, ComplianceRule, PointRule, Role, RubricCriterion, Team, User
 
 
 def user_named(app, username):
@@ -101,3 +101,64 @@ def test_short_reset_password_is_refused(app, make_client, make_user):
     admin.login("root")
     admin.form_post(f"/admin/users/{target}/password", {"new_password": "short"})
     assert make_client().login("lina").headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("path", ["/admin/audit", "/admin/rules"])
+def test_rules_and_audit_pages_are_for_admins_only(make_client, make_user, path):
+    make_user("lina", roles=["leader", "agent"])
+    make_user("root", roles=["admin"])
+    leader, admin = make_client(), make_client()
+    leader.login("lina")
+    admin.login("root")
+    assert leader.get(path).status_code == 403
+    assert admin.get(path).status_code == 200
+    assert leader.form_post("/admin/rules/points/review", {"value": 50}).status_code == 403
+
+
+def test_admin_changes_a_point_rule_and_it_is_audited(app, client, make_user):
+    make_user("root", roles=["admin"])
+    client.login("root")
+    assert client.form_post("/admin/rules/points/adopt.faq", {"value": 30}).status_code == 302
+    with app.app_context():
+        assert db.session.get(PointRule, "adopt.faq").value == 30
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "point_rule_changed"))
+        assert event.details == {"key": "adopt.faq", "old": 10, "new": 30}
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "point_rule_changed" in page and "adopt.faq" in page
+
+
+def test_negative_or_missing_rule_values_are_refused(app, client, make_user):
+    make_user("root", roles=["admin"])
+    client.login("root")
+    client.form_post("/admin/rules/points/review", {"value": -5})
+    client.form_post("/admin/rules/points/review", {})
+    with app.app_context():
+        assert db.session.get(PointRule, "review").value == 2
+
+
+def test_admin_adds_a_compliance_phrase_and_a_rubric_criterion(app, client, make_user):
+    make_user("root", roles=["admin"])
+    client.login("root")
+    client.form_post("/admin/rules/compliance", {"phrase": "包过", "action": "block", "reason": "不得承诺核保结果",
+                                                 "active": "y"})
+    client.form_post("/admin/rules/rubric", {"slug": "compliance_tone", "name_zh": "合规表达", "name_en": "Compliant tone",
+                                             "active": "y"})
+    client.form_post("/admin/rules/rubric", {"slug": "originality", "name_zh": "原创性", "name_en": "Originality"})
+    with app.app_context():
+        rule = db.session.scalar(select(ComplianceRule).where(ComplianceRule.phrase == "包过"))
+        assert (rule.action, rule.active) == ("block", True)
+        active = {c.slug for c in db.session.scalars(select(RubricCriterion).where(RubricCriterion.active.is_(True)))}
+        assert active == {"accuracy", "usefulness", "clarity", "compliance_tone"}
+    page = client.get("/admin/rules").get_data(as_text=True)
+    assert "包过" in page and "合规表达" in page
+
+
+def test_role_changes_are_audited(app, client, make_user):
+    make_user("root", roles=["admin"])
+    target = make_user("lina")
+    client.login("root")
+    client.form_post(f"/admin/users/{target}", {"display_name": "李娜", "roles": ["reviewer", "agent"], "team": 0,
+                                                 "active": "y"})
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user_updated"))
+        assert event.details["old_roles"] == ["agent"] and event.details["roles"] == ["agent", "reviewer"]

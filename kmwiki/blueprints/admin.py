@@ -1,13 +1,14 @@
 """Administration: users, their roles and teams."""
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..auth import roles_required
 from ..errors import Invalid
-from ..forms import NO_TEAM, NewUserForm, ResetPasswordForm, TeamForm, UserForm
+from ..forms import (NO_TEAM, ComplianceRuleForm, CriterionForm, NewUserForm, ResetPasswordForm, RuleValueForm,
+                     TeamForm, UserForm)
 from ..models import Role
-from ..services import users
+from ..services import activity, guards, points, review, users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -94,3 +95,55 @@ def create_team():
     else:
         flash(_("Give both a branch and a team name."), "error")
     return redirect(url_for("admin.index") + "#teams")
+
+
+@bp.get("/audit")
+def audit():
+    """The audit log: every submission, review, decision, retraction and account change."""
+    page = activity.audit_log(request.args.get("page", 1, type=int), action=request.args.get("action") or None)
+    return render_template("admin/audit.html", page=page)
+
+
+@bp.get("/rules")
+def rules():
+    """Point rules, the rubric and the compliance lexicon: the data the workflow runs on."""
+    return render_template("admin/rules.html", point_rules=points.rules(), criteria=review.all_criteria(),
+                           lexicon=guards.all_rules(), value_form=RuleValueForm(),
+                           rule_form=ComplianceRuleForm(), criterion_form=CriterionForm())
+
+
+@bp.post("/rules/points/<key>")
+def set_point_rule(key):
+    """Change one point rule."""
+    form = RuleValueForm()
+    if form.validate_on_submit():
+        points.set_rule(key, form.value.data, current_user)
+        flash(_("Saved."), "success")
+    else:
+        flash(_("Enter a whole number from 0 to 10000."), "error")
+    return redirect(url_for("admin.rules") + "#points")
+
+
+@bp.post("/rules/compliance")
+def save_compliance_rule():
+    """Add or change a compliance phrase."""
+    form = ComplianceRuleForm()
+    if form.validate_on_submit():
+        guards.save_rule(form.phrase.data, form.action.data, form.reason.data or "", form.active.data, current_user)
+        flash(_("Saved."), "success")
+    else:
+        flash(_("Enter the phrase."), "error")
+    return redirect(url_for("admin.rules") + "#compliance")
+
+
+@bp.post("/rules/rubric")
+def save_criterion():
+    """Add or change a rubric criterion."""
+    form = CriterionForm()
+    if form.validate_on_submit():
+        review.save_criterion(form.slug.data, form.name_zh.data, form.name_en.data, form.description_zh.data or "",
+                              form.description_en.data or "", form.active.data, current_user)
+        flash(_("Saved."), "success")
+    else:
+        flash(_("Enter the key and both names."), "error")
+    return redirect(url_for("admin.rules") + "#rubric")

@@ -311,7 +311,7 @@ class TopEntry:
     """A public entry with its helpful votes (in the period and in all) and views."""
 
     entry: Entry
-    helpful: int
+    helpful: int | None  # in the period; None where the list is not about votes
     helpful_total: int
 
     @property
@@ -344,7 +344,7 @@ def top_viewed(limit=TOP_ENTRIES):
     rows = db.session.execute(
         select(Entry, _helpful_total()).where(public_clause(), Entry.view_count > 0)
         .options(*_entry_options()).order_by(Entry.view_count.desc(), Entry.id).limit(limit))
-    return [TopEntry(entry, total, total) for entry, total in rows]
+    return [TopEntry(entry, None, total) for entry, total in rows]
 
 
 @dataclass
@@ -542,8 +542,8 @@ def _top_entries_table(win, now, locale):
     rows = []
     for label, items in ((_("Most helpful"), top_helpful(win)), (_("Most viewed"), top_viewed())):
         rows += [[label, rank, item.entry.id, item.entry.title, item.entry.kind.name(locale),
-                  item.entry.author.display_name, item.helpful if label == _("Most helpful") else "",
-                  item.helpful_total, item.views] for rank, item in enumerate(items, 1)]
+                  item.entry.author.display_name, item.helpful, item.helpful_total, item.views]
+                 for rank, item in enumerate(items, 1)]
     return [_("List"), _("Rank"), _("Entry ID"), _("Title"), _("Kind"), _("Author"),
             _("Helpful votes in the period"), _("Helpful votes, all time"), _("Views")], rows
 

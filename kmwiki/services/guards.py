@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ComplianceRule, RuleAction
+from . import activity
 
 # Seed lexicon: explicit mis-selling promises and rebates block adoption; pressure tactics are flagged.
 DEFAULT_RULES = [
@@ -108,3 +109,21 @@ def inspect(title, body):
 def blocking(findings):
     """The findings that make adoption impossible: any personal data, and block-level phrases."""
     return findings["personal_data"] + [r for r in findings["rules"] if r["kind"] == RuleAction.BLOCK]
+
+
+def all_rules():
+    """Every compliance rule, block-level first."""
+    return db.session.scalars(select(ComplianceRule).order_by(ComplianceRule.action, ComplianceRule.phrase)).all()
+
+
+def save_rule(phrase, action, reason, active, actor):
+    """Add a phrase or change an existing one (matched by phrase); audited."""
+    phrase = phrase.strip()
+    rule = db.session.scalar(select(ComplianceRule).where(ComplianceRule.phrase == phrase))
+    if rule is None:
+        rule = ComplianceRule(phrase=phrase)
+        db.session.add(rule)
+    rule.action, rule.reason, rule.active = RuleAction(action), reason.strip(), active
+    activity.audit(actor, "compliance_rule_saved", phrase=phrase, rule_action=action, active=active)
+    db.session.commit()
+    return rule

@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import PointAward, PointRule, Reason
 from ..models.base import utcnow
-from . import periods
+from ..errors import NotFound
+from . import activity, periods
 
 # (key, value, 中文说明, English description) — the defaults of DESIGN §4; admins edit the rows.
 DEFAULT_RULES = [
@@ -51,9 +52,12 @@ def rules():
     return db.session.scalars(select(PointRule).order_by(PointRule.key)).all()
 
 
-def set_rule(key, value):
-    """Change one rule's value (admins); negative values are refused by the caller's form."""
+def set_rule(key, value, actor):
+    """Change one rule's value (admins); audited. Negative values are refused by the caller's form."""
     row = db.session.get(PointRule, key)
+    if row is None:
+        raise NotFound()
+    activity.audit(actor, "point_rule_changed", key=key, old=row.value, new=int(value))
     row.value = int(value)
     db.session.commit()
     return row

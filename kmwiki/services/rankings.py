@@ -11,7 +11,7 @@ import enum
 from dataclasses import asdict, dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, null, select
 
 from ..errors import Forbidden, Invalid
 from ..extensions import db
@@ -234,7 +234,7 @@ def _groups(scope, window, sort, limit):
     if scope == Scope.TEAM:
         groups = db.session.execute(select(Team.id, Team.name, Branch.name.label("branch")).join(Branch)).all()
     else:
-        groups = db.session.execute(select(Branch.id, Branch.name, None)).all()
+        groups = db.session.execute(select(Branch.id, Branch.name, null().label("branch"))).all()
     rows = [_group_row(group, earned.get(group.id), members.get(group.id, 0)) for group in groups]
     score = {Sort.TOTAL: lambda row: row.points, Sort.PER_AGENT: lambda row: row.points_per_agent,
              Sort.PARTICIPATION: lambda row: row.participation}[sort]
@@ -250,4 +250,4 @@ def _group_row(group, earned, members):
                     adopted=int(earned.adopted) if earned else 0, members=members,
                     points_per_agent=round(points / members, 1) if members else 0.0,
                     participation=round(participants / members, 4) if members else 0.0,
-                    branch=group[2])
+                    branch=group.branch)

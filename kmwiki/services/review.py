@@ -275,3 +275,24 @@ def visible_reviews(entry_id, user):
     if not (user.id in {entry.author_id, entry.submitted_by_id} or user.is_admin or user.has_role(Role.REVIEWER)):
         raise Forbidden()
     return reviews_of(entry)
+
+
+def all_criteria():
+    """Every rubric criterion, active or not, in order."""
+    return db.session.scalars(select(RubricCriterion).order_by(RubricCriterion.position, RubricCriterion.id)).all()
+
+
+def save_criterion(slug, name_zh, name_en, description_zh, description_en, active, actor):
+    """Add a rubric criterion or change one (matched by its key); past reviews keep their scores. Audited."""
+    slug = slug.strip().lower()
+    criterion = db.session.scalar(select(RubricCriterion).where(RubricCriterion.slug == slug))
+    if criterion is None:
+        position = db.session.scalar(select(func.coalesce(func.max(RubricCriterion.position), 0))) + 1
+        criterion = RubricCriterion(slug=slug, position=position)
+        db.session.add(criterion)
+    criterion.name_zh, criterion.name_en = name_zh.strip(), name_en.strip()
+    criterion.description_zh, criterion.description_en = description_zh.strip(), description_en.strip()
+    criterion.active = active
+    activity.audit(actor, "rubric_saved", slug=slug, name_zh=criterion.name_zh, active=active)
+    db.session.commit()
+    return criterion

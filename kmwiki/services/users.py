@@ -10,6 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..models import Branch, Role, Team, User, UserRole
+from . import activity
 
 USERNAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.-]{1,39}$")
 MIN_PASSWORD = 8
@@ -157,6 +158,8 @@ def update_user(user, acting, display_name, roles, team_id, active):
         raise Invalid(fields={"roles": [_l("Choose at least one role.")]})
     if user.id == acting.id and (Role.ADMIN not in roles or not active):
         raise Invalid(fields={"roles": [_l("You cannot remove your own administrator access.")]})
+    activity.audit(acting, "user_updated", user=user.username, roles=sorted(roles),
+                   old_roles=sorted(user.roles), active=active, team_id=team_id)
     user.display_name = (display_name or user.username).strip()[:80]
     user.role_rows = [UserRole(role=r.value) for r in sorted(roles)]
     user.team = db.session.get(Team, team_id) if team_id else None

@@ -1,0 +1,261 @@
+"""Leaderboard benchmark: seed a large ledger, then time rankings.leaderboard() and standing().
+
+    .venv/bin/python bench/leaderboard.py [--rows 1000000] [--postgres URL] [--runs 30]
+
+Builds a fresh SQLite database in a temporary folder (and, with --postgres, a fresh schema in that
+database, dropped afterwards), creates the schema through the app (db.create_all), bulk-seeds users,
+teams, branches and ledger rows, and prints p50/p95 milliseconds per board. See bench/README.md.
+"""
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, insert, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kmwiki import create_app  # noqa: E402  (the path above makes the checkout importable)
+from kmwiki.extensions import db  # noqa: E402
+from kmwiki.models import Branch, PointAward, Reason, Role, Team, User, UserRole  # noqa: E402
+from kmwiki.services import rankings  # noqa: E402
+from kmwiki.services.periods import Period  # noqa: E402
+
+CHUNK = 50_000
+LIMIT = 100  # what the page and the API show by default
+# (reason, share of rows, amount range): helpful votes dominate a real ledger, adoptions pay most.
+MIX = [(Reason.HELPFUL, 0.50, (1, 1)), (Reason.REVIEW, 0.20, (2, 2)), (Reason.ENTRY_ADOPTED, 0.22, (7, 33)),
+       (Reason.EDIT_ADOPTED, 0.05, (2, 8)), (Reason.RETRACTION, 0.03, (-33, -7))]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="ledger rows to seed")
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--teams", type=int, default=50)
+    parser.add_argument("--branches", type=int, default=5)
+    parser.add_argument("--days", type=int, default=400, help="the rows spread over this many days before --now")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per board")
+    parser.add_argument("--now", default=None,
+                        help="ISO time the boards are drawn at (default: 30 Dec this year, 12:00 Asia/Shanghai, "
+                             "so the year board covers ~91%% of the rows: its worst case)")
+    parser.add_argument("--postgres", metavar="URL", help="also run on a fresh schema in this PostgreSQL database")
+    parser.add_argument("--no-sqlite", action="store_true", help="only run on PostgreSQL")
+    parser.add_argument("--ddl", action="append", default=[],
+                        help="SQL to run after seeding, e.g. an index to try (repeatable)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the SQLite file and the PostgreSQL schema for inspection (paths are printed)")
+    return parser.parse_args()
+
+
+def progress(label, done, total):
+    sys.stderr.write(f"\r  {label}: {done:,}/{total:,} ({100 * done // max(total, 1)}%)")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def anchor(args):
+    """The moment the boards are drawn at; the ledger ends there."""
+    if args.now:
+        moment = datetime.fromisoformat(args.now)
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    year = datetime.now(timezone.utc).year
+    return datetime(year, 12, 30, 12, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)
+
+
+def people(args, rng):
+    """Branches, teams, users (all agents; a few reviewers and one leader per team) and role rows."""
+    branches = [{"id": b + 1, "name": f"分公司{b + 1:02d}"} for b in range(args.branches)]
+    teams = [{"id": t + 1, "name": f"团队{t + 1:03d}", "branch_id": t % args.branches + 1} for t in range(args.teams)]
+    created = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    users, roles = [], []
+    for n in range(1, args.users + 1):
+        users.append({"id": n, "username": f"agent{n:05d}", "display_name": f"代理人{n:05d}", "password_hash": "!",
+                      "team_id": (n - 1) % args.teams + 1, "active": rng.random() > 0.03, "locale": None,
+                      "auth_version": 1, "created_at": created})
+        roles.append({"user_id": n, "role": Role.LEADER.value if n <= args.teams else Role.AGENT.value})
+        if n % 50 == 0:
+            roles.append({"user_id": n, "role": Role.REVIEWER.value})
+    return branches, teams, users, roles
+
+
+def ledger(args, rng, end):
+    """Ledger rows oldest first (ids follow time, as in a real append-only ledger).
+
+    Contribution is skewed like real teams: a Pareto weight per user, so a few people earn most.
+    """
+    weights = [rng.paretovariate(1.3) for _ in range(args.users)]
+    user_ids = rng.choices(range(1, args.users + 1), weights=weights, k=args.rows)
+    reasons = rng.choices(range(len(MIX)), weights=[share for _, share, _ in MIX], k=args.rows)
+    span = args.days * 86400
+    offsets = sorted((rng.random() * span for _ in range(args.rows)), reverse=True)
+    for i in range(args.rows):
+        reason, _, (low, high) = MIX[reasons[i]]
+        yield (user_ids[i], rng.randint(low, high), reason.value, f"bench:{i}", None,
+               end - timedelta(seconds=offsets[i]))
+
+
+def seed(app, args, dialect):
+    """Create the schema and bulk-load people and ledger into the app's database."""
+    rng = random.Random(args.seed)
+    end = anchor(args)
+    with app.app_context():
+        db.create_all()
+        branches, teams, users, roles = people(args, rng)
+        with db.engine.begin() as connection:
+            connection.execute(insert(Branch), branches)
+            connection.execute(insert(Team), teams)
+            for start in range(0, len(users), CHUNK):
+                connection.execute(insert(User), users[start:start + CHUNK])
+            connection.execute(insert(UserRole), roles)
+            if dialect == "postgresql":
+                for table in ("branches", "teams", "users"):
+                    connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                            f"(SELECT max(id) FROM {table}))"))
+        started = time.perf_counter()
+        rows = ledger(args, rng, end)
+        raw = db.engine.raw_connection()
+        try:
+            if dialect == "postgresql":
+                copy_rows(raw, rows, args.rows)
+            else:
+                insert_rows(raw, rows, args.rows)
+            raw.commit()
+        finally:
+            raw.close()
+        print(f"  seeded {args.rows:,} ledger rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        with db.engine.begin() as connection:
+            for statement in args.ddl:
+                connection.execute(text(statement))
+        analyze(dialect)
+    return end
+
+
+def insert_rows(raw, rows, total):
+    """SQLite: executemany in chunks, created_at formatted exactly as the model's column stores it."""
+    stamp = PointAward.__table__.c.created_at.type.bind_processor(db.engine.dialect)
+    cursor = raw.cursor()
+    sql = "INSERT INTO point_awards (user_id, amount, reason, cause, entry_id, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    done, chunk = 0, []
+    for row in rows:
+        chunk.append((*row[:5], stamp(row[5])))
+        if len(chunk) == CHUNK:
+            cursor.executemany(sql, chunk)
+            done += len(chunk)
+            chunk.clear()
+            progress("ledger", done, total)
+    if chunk:
+        cursor.executemany(sql, chunk)
+        progress("ledger", done + len(chunk), total)
+
+
+def copy_rows(raw, rows, total):
+    """PostgreSQL: COPY through psycopg's cursor.copy."""
+    cursor = raw.cursor()
+    with cursor.copy("COPY point_awards (user_id, amount, reason, cause, entry_id, created_at) FROM STDIN") as copy:
+        for done, row in enumerate(rows, 1):
+            copy.write_row(row)
+            if done % CHUNK == 0:
+                progress("ledger", done, total)
+    progress("ledger", total, total)
+
+
+def analyze(dialect):
+    """Fresh statistics, and on PostgreSQL a visibility map so index-only scans are possible."""
+    if dialect == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+    else:
+        with db.engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+
+
+def timed(call, runs):
+    """p50 and p95 in milliseconds of `runs` calls after two warm-up calls; each call gets a fresh session."""
+    samples = []
+    for n in range(runs + 2):
+        started = time.perf_counter()
+        call()
+        elapsed = (time.perf_counter() - started) * 1000
+        db.session.remove()
+        if n >= 2:
+            samples.append(elapsed)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, round(0.95 * len(samples)) - 1)]
+
+
+def measure(app, args, end):
+    """Time every board and a user's standing, for every period."""
+    results = []
+    with app.app_context():
+        someone = db.session.get(User, args.teams + 1)
+        for scope in rankings.Scope:
+            for period in Period:
+                p50, p95 = timed(lambda: rankings.leaderboard(scope, period, now=end, limit=LIMIT), args.runs)
+                results.append((f"leaderboard {scope}", period, p50, p95))
+                progress("timing", len(results), 3 * len(Period) + len(Period))
+        for period in Period:
+            p50, p95 = timed(lambda: rankings.standing(someone, period, now=end), args.runs)
+            results.append(("standing (one user)", period, p50, p95))
+            progress("timing", len(results), 3 * len(Period) + len(Period))
+    return results
+
+
+def report(name, args, results):
+    periods = list(Period)
+    print(f"\n{name}: {args.rows:,} ledger rows, {args.users:,} users, {args.teams} teams, {args.branches} branches, "
+          f"{args.runs} runs each; p50 / p95 ms")
+    print(f"{'':24}" + "".join(f"{p.value:>16}" for p in periods))
+    for label in dict.fromkeys(r[0] for r in results):
+        cells = {r[1]: r for r in results if r[0] == label}
+        line = "".join(f"{cells[p][2]:>7.1f} / {cells[p][3]:<6.1f}" for p in periods)
+        print(f"{label:24}{line}")
+    slowest = max(r[3] for r in results if r[0].startswith("leaderboard"))
+    print(f"slowest leaderboard p95: {slowest:.1f} ms (target < 50 ms)")
+
+
+def run(name, url, args):
+    print(f"{name}: seeding …", file=sys.stderr)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    end = seed(app, args, "postgresql" if url.startswith("postgresql") else "sqlite")
+    report(name, args, measure(app, args, end))
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def main():
+    args = parse_args()
+    with tempfile.TemporaryDirectory(prefix="kmwiki-bench-") as scratch:
+        folder = tempfile.mkdtemp(prefix="kmwiki-bench-") if args.keep else scratch
+        os.environ["KMWIKI_INSTANCE_PATH"] = str(Path(folder) / "instance")
+        if not args.no_sqlite:
+            run("SQLite", f"sqlite:///{Path(folder) / 'bench.db'}", args)
+        if args.postgres:
+            schema = f"kmwiki_bench_{os.getpid()}"
+            admin = create_engine(args.postgres)
+            with admin.begin() as connection:
+                connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                connection.execute(text(f"CREATE SCHEMA {schema}"))
+            try:
+                separator = "&" if "?" in args.postgres else "?"
+                run("PostgreSQL", f"{args.postgres}{separator}options=-csearch_path%3D{schema}", args)
+            finally:
+                if not args.keep:
+                    with admin.begin() as connection:
+                        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                admin.dispose()
+        if args.keep:
+            print(f"kept: {folder}/bench.db" + (f" and schema {schema}" if args.postgres else ""), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
