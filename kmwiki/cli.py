@@ -72,4 +72,5 @@ def demo_data(if_empty):
     with click.progressbar(list(enumerate(demo.ENTRIES)), label="Loading demo entries") as bar:
         for index, item in bar:
             demo.load_entry(index, item, people)
+    demo.finish()
     click.echo(f"Loaded {len(people)} users and {len(demo.ENTRIES)} entries. Password for all: {demo.DEMO_PASSWORD}")

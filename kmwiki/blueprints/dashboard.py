@@ -33,8 +33,8 @@ def index():
     """Participation, coverage, review service level and calibration for a period (?period=)."""
     period = periods.parse(request.args.get("period"))
     return render_template("dashboard/index.html", report=dashboard.report(period), periods=list(periods.Period),
-                           locale=get_locale(), duration=duration, axis_ticks=axis_ticks, thin_at_most=dashboard.THIN_AT_MOST,
-                           shown_limit=dashboard.NON_CONTRIBUTORS_SHOWN)
+                           duration=duration, axis_ticks=axis_ticks, thin_at_most=dashboard.THIN_AT_MOST,
+                           calibration_gap=dashboard.CALIBRATION_GAP)
 
 
 @bp.get("/dashboard/export/<table>.csv")

@@ -3,17 +3,18 @@ reviews, points, notifications and the audit log look like a few months of real 
 import random
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..extensions import db
 from ..models import (AuditEvent, Entry, HelpfulVote, Notification, PointAward, Review, Revision, Role,
                       Status)
+from ..models.base import utcnow
 from ..services import entries, feedback, review, users
 from ..services.entries import EntryInput
 from ..services.review import ReviewInput
 from .data import BRANCHES, DEMO_PASSWORD, ENTRIES, USERS
 
-__all__ = ["DEMO_PASSWORD", "ENTRIES", "load_entry", "load_people"]
+__all__ = ["DEMO_PASSWORD", "ENTRIES", "finish", "load_entry", "load_people"]
 HISTORY_DAYS = 120
 # Tables whose rows carry an entry id and a time: shifted together to give the demo a past.
 DATED_BY_ENTRY = [(Revision, Revision.entry_id), (Review, Review.entry_id), (PointAward, PointAward.entry_id),
@@ -55,8 +56,17 @@ def load_entry(index, item, people):
             review.submit(entry.id, people[item["author"]])
         if ordinal == 1:
             decide(entry, people, chance, "revise", RETURN_COMMENT)
-    give_a_past(entry.id, days_ago=chance.uniform(1, HISTORY_DAYS))
+    # Work still in progress happened lately; adopted knowledge has months of history.
+    recent = entry.status != Status.ADOPTED
+    give_a_past(entry.id, days_ago=chance.uniform(0.2, 4) if recent else chance.uniform(1, HISTORY_DAYS))
     return entry
+
+
+def finish():
+    """People have read what is older than a week."""
+    week_ago = utcnow() - timedelta(days=7)
+    db.session.execute(update(Notification).where(Notification.created_at < week_ago).values(read_at=week_ago))
+    db.session.commit()
 
 
 def entry_input(item, body, note=""):
