@@ -44,5 +44,10 @@ extract-messages: install
 		--no-wrap --omit-header -o kmwiki/translations/messages.pot .
 	$(BIN)/pybabel update -i kmwiki/translations/messages.pot -d kmwiki/translations --no-wrap
 
+# Leaderboard timings at 1,000,000 ledger rows (bench/README.md); PostgreSQL too when KMWIKI_TEST_POSTGRES_URL is set.
+.PHONY: bench
+bench: install
+	$(BIN)/python bench/leaderboard.py $(if $(KMWIKI_TEST_POSTGRES_URL),--postgres $(KMWIKI_TEST_POSTGRES_URL))
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache $(MO)

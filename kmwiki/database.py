@@ -2,9 +2,12 @@
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from .extensions import db, migrate
+
+DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,3 +28,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def insert_once(model, values, unique_columns):
+    """INSERT … ON CONFLICT DO NOTHING: the row's primary key if inserted, None if it existed.
+
+    The unique key decides, in one statement, without a savepoint — which matters on SQLite, where
+    the driver commits a savepoint that opens the transaction.
+    """
+    statement = (DIALECT_INSERTS[db.engine.dialect.name](model).values(**values)
+                 .on_conflict_do_nothing(index_elements=unique_columns).returning(*model.__table__.primary_key))
+    return db.session.execute(statement).first()

@@ -156,9 +156,15 @@ class ReviewForm(FlaskForm):
 
     def to_input(self, rubric):
         """The typed input the review service takes."""
-        scores = {c.slug: int(getattr(self, f"score_{c.slug}").data or 0) for c in rubric}
-        return ReviewInput(scores=scores, compliance=self.compliance.data == "pass",
-                           decision=self.decision.data or "", comment=self.comment.data or "")
+        scores = {c.slug: as_score(getattr(self, f"score_{c.slug}").data) for c in rubric}
+        compliance = {"pass": True, "fail": False}.get(self.compliance.data)  # anything else: the service says so
+        return ReviewInput(scores=scores, compliance=compliance, decision=self.decision.data or "",
+                           comment=self.comment.data or "")
+
+
+def as_score(value):
+    """A posted score as an int; 0 (refused by the service) when it is not a whole number."""
+    return int(value) if str(value or "").isdigit() else 0
 
 
 def review_form(rubric, locale, formdata=None):

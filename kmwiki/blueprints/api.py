@@ -6,8 +6,9 @@ from ..auth import api_user, require_api_user
 from ..errors import Invalid, KmwikiError
 from ..extensions import csrf, limiter
 from ..models import Vocabulary
-from ..services import entries, feedback, taxonomy, tokens
+from ..services import entries, feedback, rankings, taxonomy, tokens
 from ..services.entries import BrowseFilter, EntryInput
+from ..services.periods import Period
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -149,6 +150,32 @@ def list_categories():
                                  for c in taxonomy.categories(vocabulary)]
         for vocabulary in Vocabulary
     })
+
+
+@bp.get("/leaderboard")
+def leaderboard():
+    """A ranked board: scope user/team/branch, period week/month/quarter/year/all; team and branch for leaders."""
+    args = request.args
+    scope = rankings.parse_scope(args.get("scope"))
+    period = rankings.parse_period(args.get("period"))
+    sort = rankings.parse_sort(args.get("sort"), scope)
+    limit = min(max(args.get("limit", 100, type=int), 1), 10_000)
+    rows = rankings.leaderboard(scope, period, sort=sort, limit=limit, viewer=api_user())
+    return jsonify(scope=scope, period=period, sort=sort if scope != rankings.Scope.USER else None,
+                   rows=[row.as_dict() for row in rows])
+
+
+@bp.get("/users/me/points")
+def my_points():
+    """The caller's total, rank in every period, and every ledger row, newest first."""
+    user = api_user()
+    standings = rankings.standings(user)
+    return jsonify(
+        total=standings[Period.ALL].points, rank=standings[Period.ALL].rank,
+        ranks={period: {"rank": s.rank, "points": s.points, "ranked": s.ranked} for period, s in standings.items()},
+        rows=[{"amount": award.amount, "reason": award.reason, "entry_id": award.entry_id,
+               "entry_title": title, "created_at": award.created_at.isoformat()}
+              for award, title in rankings.ledger_rows(user)])
 
 
 @bp.get("/openapi.json")

@@ -39,6 +39,7 @@ def review_queue():
 
 
 @bp.post("/entries/<int:entry_id>/reviews")
+@roles_required(Role.REVIEWER)
 def create_review(entry_id):
     """A reviewer's decision: `{scores:{criterion:1..5}, compliance, decision: adopt|revise|reject, comment}`."""
     item = review.decide(entry_id, ReviewInput.from_json(json_body()), api_user())

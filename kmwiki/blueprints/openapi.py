@@ -118,6 +118,55 @@ PATHS = {
         "summary": "Kinds, product lines and customer segments", "operationId": "listCategories",
         "responses": {"200": _json({"type": "object"}, "The vocabularies"), **_errors(401)},
     }},
+    "/leaderboard": {"get": {
+        "summary": "A leaderboard for a calendar period", "operationId": "getLeaderboard",
+        "description": "Sums of the points ledger in the period (calendar periods in the server's TIMEZONE). "
+                       "Equal points share a rank and the next rank skips (1, 1, 3); ties are listed by name. "
+                       "Everyone may read the person board; team and branch boards are for leaders and admins.",
+        "parameters": [
+            {"name": "scope", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["user", "team", "branch"], "default": "user"}},
+            {"name": "period", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["week", "month", "quarter", "year", "all"], "default": "month"}},
+            {"name": "sort", "in": "query", "required": False, "description": "team and branch boards only",
+             "schema": {"type": "string", "enum": ["per_agent", "total", "participation"], "default": "per_agent"}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}},
+        ],
+        "responses": {"200": _json({"type": "object", "required": ["rows"], "properties": {
+            "scope": {"type": "string"}, "period": {"type": "string"}, "sort": {"type": ["string", "null"]},
+            "rows": {"type": "array", "items": {"type": "object", "required": ["rank", "name", "points", "adopted"],
+                                                "properties": {
+                "rank": {"type": "integer"}, "id": {"type": "integer"}, "name": {"type": "string"},
+                "points": {"type": "integer"},
+                "adopted": {"type": "integer", "description": "adoption awards (entries and edits) in the period"},
+                "team": {"type": ["string", "null"], "description": "user scope"},
+                "branch": {"type": ["string", "null"], "description": "user and team scope"},
+                "members": {"type": "integer", "description": "team/branch: active agents"},
+                "points_per_agent": {"type": "number", "description": "team/branch: points / members, 1 decimal"},
+                "participation": {"type": "number",
+                                  "description": "team/branch: share (0..1) of members with an adoption in the period"},
+            }}}}}, "The ranked rows, best first"), **_errors(401, 403, 422)},
+    }},
+    "/users/me/points": {"get": {
+        "summary": "My points: total, rank per period and the ledger rows", "operationId": "getMyPoints",
+        "responses": {"200": _json({"type": "object", "required": ["total", "rank", "ranks", "rows"], "properties": {
+            "total": {"type": "integer", "description": "all-time total: the sum of `rows`"},
+            "rank": {"type": ["integer", "null"], "description": "all-time rank; null without points"},
+            "ranks": {"type": "object", "description": "by period: week, month, quarter, year, all",
+                      "additionalProperties": {"type": "object", "properties": {
+                          "rank": {"type": ["integer", "null"]}, "points": {"type": "integer"},
+                          "ranked": {"type": "integer", "description": "how many people are ranked"}}}},
+            "rows": {"type": "array", "description": "every ledger row, newest first", "items": {
+                "type": "object", "properties": {
+                    "amount": {"type": "integer"},
+                    "reason": {"type": "string",
+                               "enum": ["entry_adopted", "edit_adopted", "review", "helpful", "retraction"]},
+                    "entry_id": {"type": ["integer", "null"]},
+                    "entry_title": {"type": ["string", "null"], "description": "when the entry is visible to you"},
+                    "created_at": {"type": "string", "format": "date-time"}}}}}}, "Your points"),
+            **_errors(401)},
+    }},
 }
 
 

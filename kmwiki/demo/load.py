@@ -58,7 +58,8 @@ def load_entry(index, item, people):
             decide(entry, people, chance, "revise", RETURN_COMMENT)
     # Work still in progress happened lately; adopted knowledge has months of history.
     recent = entry.status != Status.ADOPTED
-    give_a_past(entry.id, days_ago=chance.uniform(0.2, 4) if recent else chance.uniform(1, HISTORY_DAYS))
+    give_a_past(entry.id, days_ago=chance.uniform(0.2, 4) if recent else chance.uniform(1, HISTORY_DAYS),
+                review_wait=timedelta(hours=chance.uniform(2, 72)))
     return entry
 
 
@@ -96,16 +97,19 @@ def vote(entry, people, chance):
         feedback.vote_helpful(entry.id, reader)
 
 
-def give_a_past(entry_id, days_ago):
-    """Move everything that happened to one entry back in time by the same amount."""
+def give_a_past(entry_id, days_ago, review_wait):
+    """Move everything that happened to one entry back in time by the same amount, and let each
+    submission wait a while before its review, as it would."""
     shift = timedelta(days=days_ago)
     for model, entry_column in DATED_BY_ENTRY:
         for row in db.session.scalars(select(model).where(entry_column == entry_id)):
             row.created_at -= shift
             if isinstance(row, Review):
-                row.submitted_at -= shift
+                row.submitted_at -= shift + review_wait
     entry = db.session.get(Entry, entry_id)
     for column in ("created_at", "updated_at", "submitted_at", "adopted_at"):
         if getattr(entry, column) is not None:
             setattr(entry, column, getattr(entry, column) - shift)
+    if entry.status == Status.ADOPTED:
+        entry.view_count = random.Random(entry_id).randint(5, 400)
     db.session.commit()

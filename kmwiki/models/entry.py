@@ -87,7 +87,7 @@ class Entry(db.Model):
     latest_number: Mapped[int] = mapped_column(default=0)
     # The adopted revision readers see; None until the entry is first adopted.
     published_number: Mapped[int | None]
-    # The revision under review while status is pending, who submitted it and when.
+    # The revision last sent to review (under review while pending), who submitted it and when.
     review_number: Mapped[int | None]
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

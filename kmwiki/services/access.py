@@ -5,6 +5,7 @@ from sqlalchemy import and_, false, or_, true
 from ..models import Entry, Role, Status
 
 CONTRIBUTOR_ROLES = (Role.AGENT, Role.REVIEWER, Role.LEADER)
+IN_REVIEW = (Status.PENDING, Status.RETURNED)
 
 
 def can_contribute(user):
@@ -16,8 +17,10 @@ def can_view(entry, user):
     """Readers see adopted knowledge; authors and submitters their own work; reviewers the queue."""
     if not user.is_authenticated:
         return False
-    if entry.is_public or entry.author_id == user.id or entry.submitted_by_id == user.id or user.is_admin:
+    if entry.is_public or entry.author_id == user.id or user.is_admin:
         return True
+    if entry.submitted_by_id == user.id and entry.status in IN_REVIEW:
+        return True  # an editor follows their own edit through review
     return entry.status == Status.PENDING and user.has_role(Role.REVIEWER)
 
 
@@ -32,7 +35,8 @@ def visible_clause(user):
         return false()
     if user.is_admin:
         return true()
-    clauses = [public_clause(), Entry.author_id == user.id, Entry.submitted_by_id == user.id]
+    clauses = [public_clause(), Entry.author_id == user.id,
+               and_(Entry.submitted_by_id == user.id, Entry.status.in_(IN_REVIEW))]
     if user.has_role(Role.REVIEWER):
         clauses.append(Entry.status == Status.PENDING)
     return or_(*clauses)
@@ -51,8 +55,9 @@ def can_edit(entry, user):
 
 
 def can_submit(entry, user):
-    """A draft, a reworked return, or unpublished edits of adopted knowledge can go to review."""
-    if not can_edit(entry, user):
+    """A draft, a reworked return, or unpublished edits of adopted knowledge can go to review —
+    each revision once: a returned or rejected revision must be edited before it is sent again."""
+    if not can_edit(entry, user) or entry.latest_number == entry.review_number:
         return False
     return entry.status != Status.ADOPTED or entry.has_unpublished_changes
 

@@ -3,6 +3,7 @@ coverage, review service level, top entries and reviewer calibration, each an SQ
 plus the CSV export of every table."""
 import csv
 import io
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -32,14 +33,12 @@ TIMELINE_WEEKS = 12
 MAX_MONTHS = 60
 # A reviewer whose mean score is this far from the peers' is marked as lenient or strict.
 CALIBRATION_GAP = 0.5
-NON_CONTRIBUTORS_SHOWN = 50
-TABLES = ("participation", "non_contributors", "timeline", "coverage_products", "coverage_segments",
-          "review_service", "top_entries", "calibration")
+NON_CONTRIBUTORS_SHOWN = 100
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection, OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-class seconds_between(FunctionElement):  # noqa: N801 — reads as the SQL function it renders
+class SecondsBetween(FunctionElement):
     """Seconds from the second timestamp to the first, as a float, on SQLite and PostgreSQL."""
 
     type = Float()
@@ -47,13 +46,13 @@ class seconds_between(FunctionElement):  # noqa: N801 — reads as the SQL funct
     inherit_cache = True
 
 
-@compiles(seconds_between)
+@compiles(SecondsBetween)
 def _seconds_between_postgresql(element, compiler, **kw):
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
 
 
-@compiles(seconds_between, "sqlite")
+@compiles(SecondsBetween, "sqlite")
 def _seconds_between_sqlite(element, compiler, **kw):
     later, earlier = (compiler.process(c, **kw) for c in element.clauses)
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
@@ -107,12 +106,13 @@ def active_agent_clause():
     return (UserRole.role == Role.AGENT, User.active.is_(True))
 
 
-def adopters(win):
-    """Ids of users paid for an adopted entry or edit in the window."""
-    return (select(PointAward.user_id)
-            .where(PointAward.reason.in_(ADOPTION_REASONS), PointAward.amount > 0,
+def adopted_in(win):
+    """Correlated EXISTS: the user in the outer query was paid for an adopted entry or edit in the window."""
+    # Per user, so it walks the (user_id, created_at) index instead of scanning the whole ledger.
+    return (select(PointAward.id)
+            .where(PointAward.user_id == User.id, PointAward.reason.in_(ADOPTION_REASONS), PointAward.amount > 0,
                    *in_window(PointAward.created_at, win))
-            .distinct())
+            .exists())
 
 
 def _no_name_last(column):
@@ -122,12 +122,10 @@ def _no_name_last(column):
 
 def participation(win):
     """Share of active agents with at least one adoption award in the window, overall and per team."""
-    paid = adopters(win).subquery()
     rows = db.session.execute(
-        select(Branch.name, Team.name, func.count(User.id), func.count(paid.c.user_id))
+        select(Branch.name, Team.name, func.count(User.id), func.count(case((adopted_in(win), 1))))
         .select_from(User).join(UserRole, UserRole.user_id == User.id)
         .outerjoin(Team, User.team_id == Team.id).outerjoin(Branch, Team.branch_id == Branch.id)
-        .outerjoin(paid, paid.c.user_id == User.id)
         .where(*active_agent_clause())
         .group_by(Branch.id, Branch.name, Team.id, Team.name)
         .order_by(_no_name_last(Branch.name), Branch.name, _no_name_last(Team.name), Team.name)
@@ -151,7 +149,7 @@ def non_contributors(win, limit=None):
     query = (select(User.display_name, User.username, Team.name, Branch.name)
              .join(UserRole, UserRole.user_id == User.id)
              .outerjoin(Team, User.team_id == Team.id).outerjoin(Branch, Team.branch_id == Branch.id)
-             .where(*active_agent_clause(), User.id.not_in(adopters(win)))
+             .where(*active_agent_clause(), ~adopted_in(win))
              .order_by(_no_name_last(Branch.name), Branch.name, _no_name_last(Team.name), Team.name,
                        User.display_name, User.id))
     if limit is not None:
@@ -178,6 +176,10 @@ class Bucket:
         return self.end - timedelta(days=1)
 
 
+def _local_date(moment):
+    return moment.astimezone(periods.zone()).date()
+
+
 def _local_midnight_utc(day):
     return datetime.combine(day, time.min, tzinfo=periods.zone()).astimezone(timezone.utc)
 
@@ -197,7 +199,7 @@ def _first_activity():
 
 def bucket_bounds(period, now):
     """The unit and local start dates of the timeline's buckets (one more date closes the last)."""
-    today = now.astimezone(periods.zone()).date()
+    today = _local_date(now)
     period = Period(period)
     if period in (Period.WEEK, Period.MONTH):
         monday = today - timedelta(days=today.weekday())
@@ -209,17 +211,28 @@ def bucket_bounds(period, now):
         first, count = this_month.replace(month=1), 12
     else:
         earliest = _first_activity()
-        first = earliest.astimezone(periods.zone()).date().replace(day=1) if earliest else this_month
+        first = _local_date(earliest).replace(day=1) if earliest else this_month
         first = max(first, _add_months(this_month, 1 - MAX_MONTHS))
         count = (this_month.year - first.year) * 12 + this_month.month - first.month + 1
     return "month", [_add_months(first, k) for k in range(count + 1)]
+
+
+def _bucket_index(column, edges, low, high):
+    """A CASE giving the bucket of `column` within [edges[low], edges[high]) by bisection."""
+    # Nested halves cost a handful of comparisons a row where a flat CASE over five years of months
+    # costs dozens, and the "all time" timeline reads the whole ledger.
+    if high - low == 1:
+        return literal(low)
+    middle = (low + high) // 2
+    return case((column < edges[middle], _bucket_index(column, edges, low, middle)),
+                else_=_bucket_index(column, edges, middle, high))
 
 
 def _sum_by_bucket(column, value, edges, *conditions):
     """{bucket index: SUM(value)} for rows whose `column` falls between consecutive UTC `edges`."""
     # The bucket is computed in a subquery and grouped outside: PostgreSQL will not match a GROUP BY
     # expression to the SELECT one when both carry their own bound parameters.
-    bucket = case(*[(column < edge, index) for index, edge in enumerate(edges[1:])]).label("bucket")
+    bucket = _bucket_index(column, edges, 0, len(edges) - 1).label("bucket")
     inner = (select(bucket, value.label("value"))
              .where(column >= edges[0], column < edges[-1], *conditions).subquery())
     rows = db.session.execute(select(inner.c.bucket, func.sum(inner.c.value)).group_by(inner.c.bucket))
@@ -228,6 +241,8 @@ def _sum_by_bucket(column, value, edges, *conditions):
 
 def timeline(period, now):
     """Entries adopted and net points awarded per local week (last 12) or month of the period."""
+    # An entry counts where it was first adopted, also when retracted later: the chart is a history,
+    # while coverage shows what is public now.
     unit, starts = bucket_bounds(period, now)
     edges = [_local_midnight_utc(day) for day in starts]
     adopted = _sum_by_bucket(Entry.adopted_at, literal(1), edges)
@@ -299,7 +314,7 @@ def service_level(win, now):
     median = None
     if decisions:
         # The median is the middle row (or the mean of the middle two) of the durations sorted in SQL.
-        seconds = seconds_between(Review.created_at, Review.submitted_at)
+        seconds = SecondsBetween(Review.created_at, Review.submitted_at)
         middle = db.session.scalars(select(seconds).where(*decided).order_by(seconds)
                                     .offset((decisions - 1) // 2).limit(2 - decisions % 2)).all()
         median = sum(float(s) for s in middle) / len(middle)
@@ -381,6 +396,8 @@ class ReviewerStats:
 
 @dataclass
 class Calibration:
+    """Every reviewer of the period, most generous first, and all of them pooled as the peers."""
+
     reviewers: list[ReviewerStats]
     peers: ReviewerStats
 
@@ -394,7 +411,8 @@ def calibration(win):
         .join(ReviewScore, ReviewScore.review_id == Review.id).where(*decided).group_by(Review.reviewer_id))}
     mix = db.session.execute(
         select(Review.reviewer_id, User.display_name, func.count(Review.id),
-               *(func.sum(case((Review.decision == d, 1), else_=0)) for d in Decision))
+               *(func.sum(case((Review.decision == d, 1), else_=0))
+                 for d in (Decision.ADOPT, Decision.REVISE, Decision.REJECT)))
         .join(User, User.id == Review.reviewer_id).where(*decided)
         .group_by(Review.reviewer_id, User.display_name)).all()
     reviewers = []
@@ -412,11 +430,8 @@ def calibration(win):
 def _pooled(reviewers):
     """All reviewers as one: score moments weighted by how many scores each gave."""
     peers = ReviewerStats(_("All reviewers"))
-    for stats in reviewers:
-        peers.reviews += stats.reviews
-        peers.adopt, peers.revise, peers.reject = (peers.adopt + stats.adopt, peers.revise + stats.revise,
-                                                   peers.reject + stats.reject)
-        peers.scores += stats.scores
+    for counter in ("reviews", "scores", "adopt", "revise", "reject"):
+        setattr(peers, counter, sum(getattr(s, counter) for s in reviewers))
     scored = [s for s in reviewers if s.scores]
     if scored:
         peers.mean = sum(s.mean * s.scores for s in scored) / peers.scores
@@ -454,17 +469,22 @@ class Report:
     top_viewed: list[TopEntry]
     calibration: Calibration
 
+    @property
+    def non_contributor_teams(self):
+        """The shown non-contributors as (branch, team, people), in their branch/team order."""
+        grouped = itertools.groupby(self.non_contributors, key=lambda p: (p.branch, p.team))
+        return [(branch, team, list(people)) for (branch, team), people in grouped]
+
 
 def report(period, now=None):
     """The whole dashboard for a period containing `now`."""
     now = now or utcnow()
     win = periods.window(period, now)
     adopted, points = totals(win)
-    local = (lambda moment: moment.astimezone(periods.zone()).date())
     return Report(
         period=win.period, window=win,
-        first_day=local(win.start) if win.start else None,
-        last_day=local(win.end) - timedelta(days=1) if win.end else None,
+        first_day=_local_date(win.start) if win.start else None,
+        last_day=_local_date(win.end) - timedelta(days=1) if win.end else None,
         adopted=adopted, points=points,
         participation=participation(win),
         non_contributors=non_contributors(win, limit=NON_CONTRIBUTORS_SHOWN),
@@ -567,6 +587,7 @@ _BUILDERS = {
     "top_entries": _top_entries_table,
     "calibration": _calibration_table,
 }
+TABLES = tuple(_BUILDERS)
 
 
 def export(name, period, locale, now=None):
@@ -598,5 +619,5 @@ def to_csv(table):
 
 def csv_filename(table, period, now=None):
     """kmwiki-TABLE-PERIOD-YYYY-MM-DD.csv, dated in the configured time zone."""
-    day = (now or utcnow()).astimezone(periods.zone()).date().isoformat()
+    day = _local_date(now or utcnow()).isoformat()
     return f"kmwiki-{table.name}-{Period(period)}-{day}.csv"

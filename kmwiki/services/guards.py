@@ -34,7 +34,7 @@ ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx])(?![0-9A-Za-z])")
 # Mainland mobile numbers, optionally +86 and written in 3-4-4 groups.
 MOBILE_RE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 # 16–19 digits, optionally in groups separated by spaces or dashes.
-CARD_RE = re.compile(r"(?<!\d)(\d(?:[\s-]?\d){15,18})(?!\d)")
+CARD_RE = re.compile(r"(?<![\dXx])(\d(?:[\s-]?\d){15,18})(?![\dXx])")  # never the digits of an ID ending in X
 
 
 @dataclass

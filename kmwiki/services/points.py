@@ -3,9 +3,11 @@
 Totals are always sums over PointAward rows, never a stored counter, so every total can be
 explained row by row.
 """
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+import math
 
+from sqlalchemy import func, select
+
+from ..database import insert_once
 from ..extensions import db
 from ..models import PointAward, PointRule, Reason
 from ..models.base import utcnow
@@ -64,35 +66,31 @@ def set_rule(key, value, actor):
 
 
 def award(user_id, amount, reason, cause, entry_id=None):
-    """Append a ledger row for `cause` unless that cause was already paid; returns the row or None.
+    """Append a ledger row for `cause` unless that cause was already paid; True when it paid.
 
-    The unique key on `cause` decides, inside a savepoint, so concurrent requests and retries pay
-    once. The caller commits.
+    The unique key on `cause` decides in the database, so concurrent requests and retries pay once.
+    The caller commits.
     """
-    row = PointAward(user_id=user_id, amount=amount, reason=reason, cause=cause, entry_id=entry_id)
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return None
-    return row
+    paid = insert_once(PointAward, {"user_id": user_id, "amount": amount, "reason": reason, "cause": cause,
+                                    "entry_id": entry_id, "created_at": utcnow()}, ["cause"])
+    return paid is not None
 
 
 def adoption_amount(kind_slug, quality, is_edit):
-    """Points for an adopted revision: base by kind (or the edit base) × mean rubric score / 3."""
+    """Points for an adopted revision: base by kind (or the edit base) × mean rubric score / 3,
+    rounded half up (四舍五入), not Python's half-to-even."""
     base = rule("adopt.edit") if is_edit else rule(f"adopt.{kind_slug}", default=None)
     if base is None:  # a kind added after the rules were seeded
         base = rule("adopt.other")
-    return round(base * quality / QUALITY_PIVOT)
+    return math.floor(base * quality / QUALITY_PIVOT + 0.5)
 
 
 def reverse_entry(entry_id):
-    """Reverse every adoption award of an entry with new negative rows (retraction)."""
+    """Reverse every adoption award of an entry with new negative rows (retraction); the amounts."""
     paid = db.session.scalars(select(PointAward).where(
         PointAward.entry_id == entry_id,
         PointAward.reason.in_([Reason.ENTRY_ADOPTED, Reason.EDIT_ADOPTED]))).all()
-    return [row for row in (award(p.user_id, -p.amount, Reason.RETRACTION, f"reverse:{p.id}", entry_id)
-                            for p in paid) if row is not None]
+    return [-p.amount for p in paid if award(p.user_id, -p.amount, Reason.RETRACTION, f"reverse:{p.id}", entry_id)]
 
 
 def local_day(moment=None):
@@ -110,10 +108,9 @@ def award_helpful(receiver_id, entry_id, voter_id):
     prefix = f"helpful:{receiver_id}:{day}:"
     used = db.session.scalar(select(func.count()).where(PointAward.cause.like(prefix + "%")))
     for slot in range(used + 1, cap + 1):
-        row = award(receiver_id, rule("helpful"), Reason.HELPFUL, f"{prefix}{slot}", entry_id)
-        if row is not None:
-            return row
-    return None
+        if award(receiver_id, rule("helpful"), Reason.HELPFUL, f"{prefix}{slot}", entry_id):
+            return True
+    return False
 
 
 def total(user_id, since=None, until=None):

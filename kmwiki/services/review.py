@@ -87,10 +87,12 @@ def submit(entry_id, user):
     """Send a draft, a reworked return or unpublished edits to the review queue."""
     entries.get_visible(entry_id, user)
     entry = lock_entry(entry_id)
+    if entry.status in (Status.PENDING, Status.REJECTED, Status.RETRACTED):
+        db.session.rollback()
+        raise workflow.IllegalTransition(_l("An entry that is “%(current)s” cannot be submitted.",
+                                            current=entry.status), current_status=str(entry.status))
     if not access.can_edit(entry, user):
         db.session.rollback()
-        if entry.status == Status.PENDING:
-            raise workflow.IllegalTransition(_l("This entry is already waiting for review."))
         raise Forbidden()
     if not access.can_submit(entry, user):
         db.session.rollback()
@@ -111,6 +113,8 @@ def validate(data):
     rubric = criteria()
     errors = {}
     scores = {}
+    if not isinstance(data.compliance, bool):
+        errors["compliance"] = [_l("Say whether the compliance check passed.")]
     for criterion in rubric:
         value = data.scores.get(criterion.slug)
         if not isinstance(value, int) or not 1 <= value <= 5:
@@ -192,7 +196,6 @@ def apply_decision(entry, review, reviewer):
     if review.decision == Decision.REJECT:
         # A rejected edit leaves the adopted revision in place; a rejected new entry is rejected.
         workflow.move(entry, Status.ADOPTED if entry.published_number else Status.REJECTED)
-        entry.review_number = None
         activity.notify(told, "rejected", entry, reviewer, comment=review.comment, title=entry.title)
     elif review.decision == Decision.REVISE:
         workflow.move(entry, Status.RETURNED)
@@ -223,7 +226,7 @@ def adopt(entry, reviewer):
     quality = float(adoption_quality(entry))
     entries.make_public(entry, entries.revision(entry, number))
     workflow.move(entry, Status.ADOPTED)
-    entry.review_number, entry.adopted_at = None, entry.adopted_at or utcnow()
+    entry.adopted_at = entry.adopted_at or utcnow()
     if not is_edit:
         points.award(entry.author_id, points.adoption_amount(entry.kind.slug, quality, False),
                      Reason.ENTRY_ADOPTED, f"adopt:entry:{entry.id}", entry.id)
@@ -247,7 +250,7 @@ def retract(entry_id, admin, reason):
         db.session.rollback()
         raise
     reversed_rows = points.reverse_entry(entry.id)
-    activity.audit(admin, "retracted", entry, reason=reason.strip(), reversed=[r.amount for r in reversed_rows])
+    activity.audit(admin, "retracted", entry, reason=reason.strip(), reversed=reversed_rows)
     activity.notify({entry.author_id}, "retracted", entry, admin, reason=reason.strip(), title=entry.title)
     db.session.commit()
     return entry
