@@ -170,6 +170,65 @@ PATHS = {
 }
 
 
+REVIEW_SCHEMAS = {
+    "ReviewInput": {
+        "type": "object", "required": ["scores", "compliance", "decision"],
+        "properties": {
+            "scores": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 5},
+                       "description": "one score per active rubric criterion slug (see GET /rubric)"},
+            "compliance": {"type": "boolean", "description": "false can never adopt"},
+            "decision": {"type": "string", "enum": ["adopt", "revise", "reject"]},
+            "comment": {"type": "string", "maxLength": 2000, "description": "required to revise or reject"}},
+    },
+    "Review": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "entry_id": {"type": "integer"}, "revision": {"type": "integer"},
+            "reviewer": {"type": "string"}, "decision": {"type": "string"}, "compliance": {"type": "boolean"},
+            "scores": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "mean_score": {"type": "number"}, "comment": {"type": "string"},
+            "findings": {"type": "object", "description": "personal data and compliance phrases found"},
+            "created_at": {"type": "string", "format": "date-time"}},
+    },
+}
+REVIEW_PATHS = {
+    "/entries/{entry_id}/submit": {"post": {
+        "summary": "Submit a draft, a reworked return or unpublished edits for review", "operationId": "submitEntry",
+        "parameters": [ENTRY_ID],
+        "responses": {"200": _json(_ref("Saved"), "Now pending review"), **_errors(401, 403, 404, 409)}}},
+    "/reviews/queue": {"get": {
+        "summary": "Pending entries, oldest first (reviewers)", "operationId": "reviewQueue",
+        "responses": {"200": _json({"type": "object", "properties": {"results": {"type": "array", "items": {
+            "type": "object", "properties": {
+                "id": {"type": "integer"}, "title": {"type": "string"}, "kind": {"type": "string"},
+                "author": {"type": "string"}, "team": {"type": ["string", "null"]}, "revision": {"type": "integer"},
+                "is_edit": {"type": "boolean"}, "submitted_at": {"type": "string", "format": "date-time"},
+                "url": {"type": "string"}}}}}}, "The queue"), **_errors(401, 403)}}},
+    "/entries/{entry_id}/reviews": {
+        "post": {"summary": "Decide on the pending revision (reviewers; never one's own entry)",
+                 "operationId": "createReview", "parameters": [ENTRY_ID],
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ReviewInput")}}},
+                 "responses": {"201": _json({"type": "object", "properties": {
+                     "review": _ref("Review"), "status": {"type": "string"}}}, "Decision recorded"),
+                     **_errors(400, 401, 403, 404, 409, 422)}},
+        "get": {"summary": "Reviews of an entry (author, submitter, reviewers, admins)", "operationId": "listReviews",
+                "parameters": [ENTRY_ID],
+                "responses": {"200": _json({"type": "object", "properties": {"reviews": {
+                    "type": "array", "items": _ref("Review")}}}, "Reviews, newest first"), **_errors(401, 403, 404)}},
+    },
+    "/entries/{entry_id}/helpful": {"post": {
+        "summary": "Mark an adopted entry helpful (once; never one's own)", "operationId": "voteHelpful",
+        "parameters": [ENTRY_ID],
+        "responses": {"201": _json({"type": "object", "properties": {"helpful_count": {"type": "integer"}}},
+                                   "Vote recorded"), **_errors(401, 403, 404, 409)}}},
+    "/rubric": {"get": {
+        "summary": "The active rubric criteria", "operationId": "getRubric",
+        "responses": {"200": _json({"type": "object", "properties": {"criteria": {"type": "array", "items": {
+            "type": "object", "properties": {"slug": {"type": "string"}, "name_zh": {"type": "string"},
+                                             "name_en": {"type": "string"}}}}}}, "Criteria"), **_errors(401)}}},
+}
+
+
 def openapi_document():
     """The API description as a dict."""
     return {
@@ -179,6 +238,7 @@ def openapi_document():
                                 "`Authorization: Bearer TOKEN`. Errors are `{\"error\": {\"code\", \"message\"}}`."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
-        "paths": PATHS,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": {**SCHEMAS, **REVIEW_SCHEMAS}},
+        "paths": {**PATHS, **REVIEW_PATHS},
     }

@@ -74,6 +74,7 @@ class PersonRow:
     branch: str | None
 
     def as_dict(self):
+        """The row as plain JSON-ready values."""
         return asdict(self)
 
 
@@ -92,6 +93,7 @@ class GroupRow:
     branch: str | None = None
 
     def as_dict(self):
+        """The row as plain JSON-ready values."""
         return asdict(self)
 
 
@@ -291,6 +293,7 @@ class _Sums:
         self.adopted = adopted if adopted is not None else {}
 
     def copy(self):
+        """An independent copy, to add a request's recent rows to."""
         return _Sums(dict(self.points), dict(self.adopted))
 
     def add(self, rows):
