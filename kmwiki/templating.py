@@ -6,17 +6,10 @@ from flask_login import current_user
 from . import i18n
 from .services import activity
 from .forms import ROLE_LABELS
-from .models import Decision, Status
+from .labels import status_label
+from .models import Decision
 from .models.base import utcnow
 
-STATUS_LABELS = {
-    Status.DRAFT: _l("Draft"),
-    Status.PENDING: _l("Pending review"),
-    Status.RETURNED: _l("Returned for revision"),
-    Status.ADOPTED: _l("Adopted"),
-    Status.REJECTED: _l("Rejected"),
-    Status.RETRACTED: _l("Retracted"),
-}
 FIELD_LABELS = {
     "title": _l("Title"),
     "kind": _l("Kind"),
@@ -45,7 +38,7 @@ CONTENT_SECURITY_POLICY = (
 def init_app(app):
     """Register template helpers and security headers."""
     app.jinja_env.globals.update(
-        status_label=lambda status: STATUS_LABELS.get(status, status),
+        status_label=status_label,
         role_label=lambda role: ROLE_LABELS.get(role, role),
         field_label=lambda name: FIELD_LABELS.get(name, name),
         category_name=lambda category: category.name(get_locale()),

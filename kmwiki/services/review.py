@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from ..errors import Conflict, Forbidden, Invalid
 from ..extensions import db
+from ..labels import status_label
 from ..models import (Decision, Entry, Reason, Review, ReviewScore, Role, RubricCriterion, Status, Team, User)
 from ..models.base import utcnow
 from . import access, activity, entries, guards, points, workflow
@@ -90,7 +91,7 @@ def submit(entry_id, user):
     if entry.status in (Status.PENDING, Status.REJECTED, Status.RETRACTED):
         db.session.rollback()
         raise workflow.IllegalTransition(_l("An entry that is “%(current)s” cannot be submitted.",
-                                            current=entry.status), current_status=str(entry.status))
+                                            current=status_label(entry.status)), current_status=str(entry.status))
     if not access.can_edit(entry, user):
         db.session.rollback()
         raise Forbidden()

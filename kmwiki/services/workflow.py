@@ -2,6 +2,7 @@
 from flask_babel import lazy_gettext as _l
 
 from ..errors import Conflict
+from ..labels import status_label
 from ..models import Status
 
 TRANSITIONS = {
@@ -25,6 +26,6 @@ def move(entry, target):
     """Change the entry's status, or raise IllegalTransition."""
     if Status(target) not in TRANSITIONS[Status(entry.status)]:
         raise IllegalTransition(_l("An entry that is “%(current)s” cannot become “%(target)s”.",
-                                   current=entry.status, target=target),
+                                   current=status_label(entry.status), target=status_label(target)),
                                 current_status=str(entry.status))
     entry.status = Status(target)
