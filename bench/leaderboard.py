@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kmwiki import create_app  # noqa: E402  (the path above makes the checkout importable)
 from kmwiki.extensions import db  # noqa: E402
 from kmwiki.models import Branch, PointAward, Reason, Role, Team, User, UserRole  # noqa: E402
-from kmwiki.services import periods, rankings, users  # noqa: E402
+from kmwiki.services import ledger_sums, periods, rankings, users  # noqa: E402
 from kmwiki.services.periods import Period  # noqa: E402
 
 CHUNK = 50_000
@@ -76,19 +76,19 @@ def anchor(args):
 
 
 def people(args, rng):
-    """Branches, teams, users (all agents; a few reviewers and one leader per team) and role rows."""
+    """Branches, teams, users (agents, one leader per team, a few also reviewers; 3% inactive) and roles."""
     branches = [{"id": b + 1, "name": f"分公司{b + 1:02d}"} for b in range(args.branches)]
     teams = [{"id": t + 1, "name": f"团队{t + 1:03d}", "branch_id": t % args.branches + 1} for t in range(args.teams)]
     created = datetime(2020, 1, 1, tzinfo=timezone.utc)
-    users, roles = [], []
+    accounts, roles = [], []
     for n in range(1, args.users + 1):
-        users.append({"id": n, "username": f"agent{n:05d}", "display_name": f"代理人{n:05d}", "password_hash": "!",
+        accounts.append({"id": n, "username": f"agent{n:05d}", "display_name": f"代理人{n:05d}", "password_hash": "!",
                       "team_id": (n - 1) % args.teams + 1, "active": rng.random() > 0.03, "locale": None,
                       "auth_version": 1, "created_at": created})
         roles.append({"user_id": n, "role": Role.LEADER.value if n <= args.teams else Role.AGENT.value})
         if n % 50 == 0:
             roles.append({"user_id": n, "role": Role.REVIEWER.value})
-    return branches, teams, users, roles
+    return branches, teams, accounts, roles
 
 
 def ledger(args, rng, end):
@@ -113,12 +113,12 @@ def seed(app, args, dialect):
     end = anchor(args)
     with app.app_context():
         db.create_all()
-        branches, teams, users, roles = people(args, rng)
+        branches, teams, accounts, roles = people(args, rng)
         with db.engine.begin() as connection:
             connection.execute(insert(Branch), branches)
             connection.execute(insert(Team), teams)
-            for start in range(0, len(users), CHUNK):
-                connection.execute(insert(User), users[start:start + CHUNK])
+            for start in range(0, len(accounts), CHUNK):
+                connection.execute(insert(User), accounts[start:start + CHUNK])
             connection.execute(insert(UserRole), roles)
             if dialect == "postgresql":
                 for table in ("branches", "teams", "users"):
@@ -192,7 +192,7 @@ def timed(call, runs, cold=False, request=False):
     samples = []
     for n in range(runs + (0 if cold else 2)):
         if cold:
-            current_app.extensions.pop(rankings.CACHE_KEY, None)
+            current_app.extensions.pop(ledger_sums.CACHE_KEY, None)
         started = time.perf_counter()
         call()
         elapsed = (time.perf_counter() - started) * 1000

@@ -2,19 +2,20 @@
 and factories that create users and entries through the services."""
 import os
 import re
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from kmwiki import create_app
+from babel.messages.frontend import CommandLineInterface
+
+from kmwiki import ROOT, create_app
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
 from kmwiki.services import defaults, entries, users
 from kmwiki.services.entries import EntryInput
 
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
 POSTGRES_URL = os.environ.get("KMWIKI_TEST_POSTGRES_URL")
 PASSWORD = "secret-pass-1"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -37,6 +38,15 @@ class WikiClient(FlaskClient):
 
     def login(self, username, password=PASSWORD):
         return self.form_post("/login", {"username": username, "password": password})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalog():
+    """Compile the Chinese catalog when it is missing or older than the .po (as `make` does)."""
+    po = ROOT / "kmwiki" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
+    mo = po.with_suffix(".mo")
+    if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+        CommandLineInterface().run(["pybabel", "-q", "compile", "-d", str(po.parents[2])])
 
 
 @pytest.fixture(scope="session")

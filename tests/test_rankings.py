@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from conftest import PASSWORD
 from kmwiki.extensions import db
 from kmwiki.models import PointAward, Reason, Status, User
-from kmwiki.services import rankings, review
+from kmwiki.services import ledger_sums, rankings, review
 from kmwiki.services.periods import Period
 from kmwiki.services.review import ReviewInput
 
@@ -112,7 +112,7 @@ def test_sums_stay_exact_as_the_settled_horizon_moves(app, make_user, monkeypatc
     """The per-process sums of settled history roll forward hour by hour without losing or doubling rows."""
     ann, ben = make_user("ann"), make_user("ben")
     clock = datetime(2026, 6, 10, 8, 30, tzinfo=UTC)
-    monkeypatch.setattr(rankings, "utcnow", lambda: clock)
+    monkeypatch.setattr(ledger_sums, "utcnow", lambda: clock)
     seed(app, ann, 1, clock - timedelta(hours=5))
     seed(app, ann, 2, clock - timedelta(minutes=5))  # not settled yet
     seed(app, ben, 4, clock - timedelta(minutes=50), Reason.ENTRY_ADOPTED)

@@ -31,7 +31,8 @@ class PointAward(db.Model):
     __table_args__ = (
         # Leaderboards sum by period: the time range first, then user and amount for an index-only scan.
         Index("ix_point_awards_created_user_amount", "created_at", "user_id", "amount"),
-        Index("ix_point_awards_user_created", "user_id", "created_at"),
+        # A user's ledger and first-time window sums read amount and reason from the index, not the table.
+        Index("ix_point_awards_user_created_amount_reason", "user_id", "created_at", "amount", "reason"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -96,7 +96,7 @@ def upgrade():
     with op.batch_alter_table('point_awards', schema=None) as batch_op:
         batch_op.create_index('ix_point_awards_created_user_amount', ['created_at', 'user_id', 'amount'], unique=False)
         batch_op.create_index(batch_op.f('ix_point_awards_entry_id'), ['entry_id'], unique=False)
-        batch_op.create_index('ix_point_awards_user_created', ['user_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_point_awards_user_created_amount_reason', ['user_id', 'created_at', 'amount', 'reason'], unique=False)
 
     op.create_table('reviews',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -155,7 +155,7 @@ def downgrade():
 
     op.drop_table('reviews')
     with op.batch_alter_table('point_awards', schema=None) as batch_op:
-        batch_op.drop_index('ix_point_awards_user_created')
+        batch_op.drop_index('ix_point_awards_user_created_amount_reason')
         batch_op.drop_index(batch_op.f('ix_point_awards_entry_id'))
         batch_op.drop_index('ix_point_awards_created_user_amount')
 
