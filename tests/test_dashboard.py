@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kmwiki.extensions import db
 from kmwiki.models import Entry, HelpfulVote, PointAward, Reason, Review, ReviewScore, Status, User
-from kmwiki.services import dashboard, periods, review
+from kmwiki.services import dashboard, exports, periods, review
 from kmwiki.services.review import ReviewInput
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -379,7 +379,7 @@ def test_calibration_page_and_csv_mark_the_easy_grader(app, client, leader, peop
 
 # ---- CSV export -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("table", dashboard.TABLES)
+@pytest.mark.parametrize("table", exports.TABLES)
 def test_every_table_exports_as_an_excel_friendly_attachment(client, leader, table):
     response = client.get(f"/dashboard/export/{table}.csv?period=quarter")
     assert response.status_code == 200
@@ -407,8 +407,8 @@ def test_csv_cells_that_look_like_formulas_are_defused(app, client, leader, make
     assert ["'+Branch", "'@Team", "'-2+3", "minus"] in rows
     top = read_csv(client.get("/dashboard/export/top_entries.csv?period=all"))
     assert top[1][3] == "'@SUM(A1:A9) 保险"
-    assert dashboard.safe_cell(-5) == -5  # numbers stay numbers
-    assert dashboard.safe_cell("\tcmd") == "'\tcmd"
+    assert exports.safe_cell(-5) == -5  # numbers stay numbers
+    assert exports.safe_cell("\tcmd") == "'\tcmd"
 
 
 def test_participation_csv_has_a_row_per_team_and_a_total(app, client, leader, people):

@@ -7,7 +7,7 @@ from flask_babel import format_timedelta, get_locale
 
 from ..auth import roles_required
 from ..models import Role
-from ..services import dashboard, periods
+from ..services import dashboard, exports, periods
 
 bp = Blueprint("dashboard", __name__)
 
@@ -42,6 +42,6 @@ def index():
 def export(table):
     """One dashboard table as a CSV download for Excel."""
     period = periods.parse(request.args.get("period"))
-    data = dashboard.export(table, period, get_locale())
-    return Response(dashboard.to_csv(data), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{dashboard.csv_filename(data, period)}"'})
+    data = exports.export(table, period, get_locale())
+    return Response(exports.to_csv(data), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{exports.csv_filename(data, period)}"'})
