@@ -8,12 +8,13 @@ from flask_migrate import upgrade
 from .demo import load as demo
 from .errors import KmwikiError
 from .models import Role
+from .search import index as search_index
 from .services import defaults, users
 
 
 def init_app(app):
     """Register the commands."""
-    for command in (init_db, create_user, demo_data):
+    for command in (init_db, create_user, demo_data, reindex, search_check):
         app.cli.add_command(command)
 
 
@@ -74,3 +75,31 @@ def demo_data(if_empty):
             demo.load_entry(index, item, people)
     demo.finish()
     click.echo(f"Loaded {len(people)} users and {len(demo.ENTRIES)} entries. Password for all: {demo.DEMO_PASSWORD}")
+
+
+@click.command("reindex")
+@with_appcontext
+def reindex():
+    """Rebuild the search index from the database (the source of truth)."""
+    ix = search_index.get_index()
+    with click.progressbar(length=search_index.entry_count(), label="Indexing entries") as bar:
+        total = search_index.rebuild(ix, progress=bar.update)
+    click.echo(f"Indexed {total} entries.")
+
+
+@click.command("search-check")
+@click.option("--repair", is_flag=True, help="Reindex what is missing or stale and drop orphans.")
+@with_appcontext
+def search_check(repair):
+    """Report entries missing from or stale in the search index; exit 1 when any are found."""
+    ix = search_index.get_index()
+    missing, stale, orphaned = search_index.check(ix)
+    click.echo(f"missing: {len(missing)}  stale: {len(stale)}  orphaned: {len(orphaned)}")
+    for label, ids in (("missing", missing), ("stale", stale), ("orphaned", orphaned)):
+        if ids:
+            click.echo(f"  {label}: {', '.join(map(str, ids[:50]))}{' …' if len(ids) > 50 else ''}")
+    if repair and (missing or stale or orphaned):
+        search_index.update(ix, set(missing) | set(stale) | set(orphaned))
+        click.echo("Repaired.")
+    elif missing or stale or orphaned:
+        sys.exit(1)

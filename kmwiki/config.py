@@ -33,5 +33,8 @@ class DefaultConfig:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session: a long edit must still save
     # werkzeug's default; tests use a cheap method so fixtures stay fast.
     PASSWORD_HASH_METHOD = "scrypt"
+    # Write entry changes to the search index after each commit (off only for bulk jobs that reindex).
+    SEARCH_INDEX_UPDATES = True
+    SEARCH_RESULTS_PER_PAGE = 10
     # API tokens expire after this many days.
     API_TOKEN_DAYS = 90

@@ -1,8 +1,8 @@
 """Blueprints, one per area."""
-from . import admin, api, api_review, auth, dashboard, entries, leaderboard, review  # noqa: F401 (api_review adds routes)
+from . import admin, api, api_review, api_search, auth, dashboard, entries, leaderboard, review, search  # noqa: F401
 
 
 def register_blueprints(app):
     """Attach every blueprint to the app."""
-    for module in (auth, entries, review, leaderboard, dashboard, api, admin):
+    for module in (auth, entries, review, search, leaderboard, dashboard, api, admin):
         app.register_blueprint(module.bp)

@@ -229,6 +229,41 @@ REVIEW_PATHS = {
 }
 
 
+SEARCH_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+    for name, schema, text in (
+        ("q", {"type": "string", "maxLength": 200}, "a question or keywords, Chinese or English"),
+        ("kind", {"type": "string"}, "kind slug"), ("product", {"type": "string"}, "product line slug"),
+        ("segment", {"type": "string"}, "segment slug"), ("tag", {"type": "string"}, "tag"),
+        ("sort", {"type": "string", "enum": ["relevance", "newest", "helpful"]}, "order of results"),
+        ("page", {"type": "integer", "minimum": 1}, "page number"))
+]
+FACET_LIST = {"type": "array", "items": {"type": "object", "properties": {
+    "value": {"type": "string"}, "count": {"type": "integer"}}}}
+SEARCH_PATHS = {
+    "/search": {"get": {
+        "summary": "Full-text search over the entries the caller may see", "operationId": "search",
+        "parameters": SEARCH_PARAMETERS,
+        "responses": {"200": _json({"type": "object", "properties": {
+            "total": {"type": "integer"}, "page": {"type": "integer"}, "pages": {"type": "integer"},
+            "suggestion": {"type": ["string", "null"], "description": "did you mean"},
+            "results": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "title": {"type": "string"},
+                "snippet": {"type": "string", "description": "escaped HTML with <mark> around matches"},
+                "score": {"type": "number"}, "kind": {"type": "string"}, "status": {"type": "string"},
+                "author": {"type": "string"}}}},
+            "facets": {"type": "object", "properties": {n: FACET_LIST for n in ("kind", "product", "segment", "tag")}}}},
+            "Results and facets"), **_errors(400, 401)}}},
+    "/entries/similar": {"get": {
+        "summary": "Adopted entries with a title like the one being typed", "operationId": "similarEntries",
+        "parameters": [{"name": "title", "in": "query", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": _json({"type": "object", "properties": {"results": {"type": "array", "items": {
+            "type": "object", "properties": {"id": {"type": "integer"}, "title": {"type": "string"},
+                                             "score": {"type": "number"}}}}}}, "Similar entries"),
+            **_errors(401)}}},
+}
+
+
 def openapi_document():
     """The API description as a dict."""
     return {
@@ -240,5 +275,5 @@ def openapi_document():
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "schemas": {**SCHEMAS, **REVIEW_SCHEMAS}},
-        "paths": {**PATHS, **REVIEW_PATHS},
+        "paths": {**PATHS, **REVIEW_PATHS, **SEARCH_PATHS},
     }

@@ -3,11 +3,12 @@ from .activity import AuditEvent, Notification
 from .entry import Category, Entry, EntryLink, Revision, Status, Tag, Vocabulary
 from .feedback import HelpfulVote
 from .points import PointAward, PointRule, Reason
+from .search import SearchMiss, SynonymGroup
 from .review import ComplianceRule, Decision, Review, ReviewScore, RubricCriterion, RuleAction
 from .user import ApiToken, Branch, Role, Team, User, UserRole
 
 __all__ = [
     "ApiToken", "AuditEvent", "Branch", "Category", "ComplianceRule", "Decision", "Entry", "EntryLink",
     "HelpfulVote", "Notification", "PointAward", "PointRule", "Reason", "Review", "ReviewScore", "Revision",
-    "Role", "RubricCriterion", "RuleAction", "Status", "Tag", "Team", "User", "UserRole", "Vocabulary",
+    "Role", "RubricCriterion", "RuleAction", "SearchMiss", "Status", "SynonymGroup", "Tag", "Team", "User", "UserRole", "Vocabulary",
 ]

@@ -1,5 +1,5 @@
 """The data every installation starts with: categories, rubric, compliance lexicon, point rules."""
-from . import guards, points, review, taxonomy
+from . import guards, points, review, search, taxonomy
 
 
 def ensure_defaults():
@@ -9,4 +9,5 @@ def ensure_defaults():
         "rubric criteria": review.ensure_default_rubric(),
         "compliance rules": guards.ensure_default_rules(),
         "point rules": points.ensure_default_rules(),
+        "synonym groups": search.ensure_default_synonyms(),
     }

@@ -7,6 +7,7 @@ from ..database import insert_once
 from ..extensions import db
 from ..models import HelpfulVote
 from ..models.base import utcnow
+from ..search import sync
 from . import access, entries, points
 
 
@@ -24,6 +25,7 @@ def vote_helpful(entry_id, user):
         db.session.rollback()
         raise Conflict(_l("You have already marked this entry helpful."), code="already_voted")
     points.award_helpful(entry.author_id, entry.id, user.id)
+    sync.mark(db.session, entry.id)  # "most helpful" sorting reads the count from the index
     db.session.commit()
     return helpful_count(entry.id)
 

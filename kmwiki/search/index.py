@@ -1,0 +1,180 @@
+"""The Whoosh index in the instance folder: schema, opening (rebuilt when missing or corrupt),
+documents built from the database, and writes that wait for the lock instead of failing.
+
+The database is the source of truth; the index is derived data, written only after a commit
+(see search/sync.py) and rebuilt by `flask --app kmwiki reindex`.
+"""
+import logging
+import shutil
+import threading
+from datetime import timezone
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select
+from whoosh import index as whoosh_index
+from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.writing import CLEAR
+
+from ..extensions import db
+from ..models import Entry, HelpfulVote, Revision, Status, Team, User
+from . import analysis
+
+log = logging.getLogger(__name__)
+INDEX_NAME = "entries"
+WRITE_TIMEOUT = 60.0  # seconds a writer waits for another process's lock before giving up
+_open_lock = threading.Lock()
+
+
+def schema():
+    """Fields: analysed text (title weighted highest), facet keywords, visibility and sort keys."""
+    text = analysis.analyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        title=TEXT(analyzer=text, field_boost=3.0),
+        tags_text=TEXT(analyzer=text, field_boost=2.0),
+        body=TEXT(analyzer=text),
+        kind=ID(stored=True),
+        product=KEYWORD(commas=True, scorable=False),
+        segment=KEYWORD(commas=True, scorable=False),
+        tag=KEYWORD(commas=True, scorable=False),
+        author=ID(stored=True),
+        author_id=ID,
+        team=ID,
+        status=ID(stored=True),
+        public=BOOLEAN,
+        revision=NUMERIC(stored=True),
+        created=DATETIME(sortable=True),
+        updated=DATETIME(sortable=True),
+        helpful=NUMERIC(sortable=True, stored=True),
+    )
+
+
+def index_dir():
+    return Path(current_app.instance_path) / "search_index"
+
+
+def get_index():
+    """The open index for this process; created, or rebuilt from the database, when missing or corrupt."""
+    cache = current_app.extensions.setdefault("kmwiki.search_index", {})
+    path = index_dir()
+    with _open_lock:
+        ix = cache.get(str(path))
+        if ix is None:
+            ix = _open_or_rebuild(path)
+            cache[str(path)] = ix
+    return ix
+
+
+def _open_or_rebuild(path):
+    try:
+        if whoosh_index.exists_in(str(path), INDEX_NAME):
+            ix = whoosh_index.open_dir(str(path), indexname=INDEX_NAME)
+            ix.doc_count()  # reads the segments: a corrupt index fails here
+            return ix
+    except Exception:  # any read failure means corrupt: the database can rebuild it
+        log.exception("search index at %s is unreadable; rebuilding it from the database", path)
+        shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    ix = whoosh_index.create_in(str(path), schema(), indexname=INDEX_NAME)
+    rebuild(ix)
+    return ix
+
+
+def writer(ix):
+    """A writer that waits for other processes' writes instead of raising LockError at once."""
+    return ix.writer(timeout=WRITE_TIMEOUT, delay=0.05)
+
+
+def documents(entry_ids, connection):
+    """Index documents for entries, read with a connection of their own (safe after a commit).
+
+    Each document is the revision readers see (the adopted one once there is one). Returns a dict
+    id -> document; ids of deleted entries are absent.
+    """
+    if not entry_ids:
+        return {}
+    face = func.coalesce(Entry.published_number, Entry.latest_number)
+    rows = connection.execute(
+        select(Entry.id, Entry.status, Entry.author_id, Entry.published_number, Entry.created_at, Entry.updated_at,
+               Revision.number, Revision.title, Revision.body, Revision.kind_slug, Revision.products,
+               Revision.segments, Revision.tags, User.username, Team.name.label("team"))
+        .join(Revision, (Revision.entry_id == Entry.id) & (Revision.number == face))
+        .join(User, User.id == Entry.author_id).outerjoin(Team, Team.id == User.team_id)
+        .where(Entry.id.in_(entry_ids))).all()
+    helpful = dict(connection.execute(
+        select(HelpfulVote.entry_id, func.count()).where(HelpfulVote.entry_id.in_(entry_ids))
+        .group_by(HelpfulVote.entry_id)).all())
+    return {row.id: _document(row, helpful.get(row.id, 0)) for row in rows}
+
+
+def _document(row, helpful):
+    return {
+        "id": str(row.id), "title": row.title, "body": row.body, "tags_text": " ".join(row.tags),
+        "kind": row.kind_slug, "product": ",".join(row.products), "segment": ",".join(row.segments),
+        "tag": ",".join(row.tags), "author": row.username, "author_id": str(row.author_id),
+        "team": row.team or "", "status": row.status, "revision": row.number,
+        "public": row.published_number is not None and row.status != Status.RETRACTED,
+        "created": _naive_utc(row.created_at), "updated": _naive_utc(row.updated_at), "helpful": helpful,
+    }
+
+
+def _naive_utc(moment):
+    """Whoosh DATETIME stores naive values; everything here is UTC."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def update(ix, entry_ids):
+    """Write the current state of these entries (or delete them) in one index transaction."""
+    with db.engine.connect() as connection:
+        docs = documents(sorted(entry_ids), connection)
+    with writer(ix) as w:
+        for entry_id in entry_ids:
+            if entry_id in docs:
+                w.update_document(**docs[entry_id])
+            else:
+                w.delete_by_term("id", str(entry_id))
+
+
+def entry_count():
+    """How many entries the database holds."""
+    return db.session.scalar(select(func.count(Entry.id)))
+
+
+def all_entry_ids(connection):
+    return connection.execute(select(Entry.id).order_by(Entry.id)).scalars().all()
+
+
+def rebuild(ix, batch=500, progress=None):
+    """Replace the whole index with documents for every entry, in batches; returns how many."""
+    with db.engine.connect() as connection:
+        ids = all_entry_ids(connection)
+        w = writer(ix)
+        try:
+            for start in range(0, len(ids), batch):
+                chunk = ids[start:start + batch]
+                for doc in documents(chunk, connection).values():
+                    w.add_document(**doc)
+                if progress:
+                    progress(len(chunk))
+        except BaseException:
+            w.cancel()
+            raise
+        w.commit(mergetype=CLEAR)  # the new segments replace everything indexed before
+    return len(ids)
+
+
+def check(ix):
+    """Compare the index with the database: (missing, stale, orphaned) entry ids."""
+    with db.engine.connect() as connection:
+        face = func.coalesce(Entry.published_number, Entry.latest_number)
+        truth = {row.id: (row.face, str(row.status)) for row in connection.execute(
+            select(Entry.id, face.label("face"), Entry.status))}
+    indexed = {}
+    with ix.searcher() as searcher:
+        for fields in searcher.all_stored_fields():
+            indexed[int(fields["id"])] = (fields.get("revision"), fields.get("status"))
+    missing = sorted(set(truth) - set(indexed))
+    stale = sorted(i for i in set(truth) & set(indexed) if truth[i] != indexed[i])
+    orphaned = sorted(set(indexed) - set(truth))
+    return missing, stale, orphaned

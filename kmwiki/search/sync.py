@@ -1,0 +1,44 @@
+"""Keep the index in step with the database: changes are collected while a transaction runs and
+written only after it commits — never before, never on a rollback (the microblog pattern)."""
+import logging
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ..models import Entry, Revision
+from . import index
+
+log = logging.getLogger(__name__)
+PENDING = "kmwiki.search_pending"
+
+
+def mark(session, entry_id):
+    """Reindex this entry after the session's transaction commits (for changes made with Core SQL)."""
+    session.info.setdefault(PENDING, set()).add(entry_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session, flush_context):
+    # After the flush new entries have ids, and new/dirty/deleted still list what was flushed.
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Entry):
+            mark(session, obj.id)
+        elif isinstance(obj, Revision):
+            mark(session, obj.entry_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _apply(session):
+    entry_ids = session.info.pop(PENDING, None)
+    if not entry_ids or not has_app_context() or not current_app.config["SEARCH_INDEX_UPDATES"]:
+        return
+    try:
+        index.update(index.get_index(), entry_ids)
+    except Exception:  # the commit stands; `flask --app kmwiki search-check --repair` catches up
+        log.exception("search index update failed for entries %s", sorted(entry_ids))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session):
+    session.info.pop(PENDING, None)
