@@ -70,6 +70,8 @@ def load(data_dir, name):
 def kmwiki_ranker(docs, folder, subwords, hmm, title_boost, procs=1, repeat=1):
     """Index docs with kmwiki's analyzer in a Whoosh index; return (rank, indexing seconds)."""
     text_analyzer = analysis.analyzer(subwords=subwords, hmm=hmm)
+    default = (subwords, hmm) == (analysis.DEFAULT_SUBWORDS, True)
+    query_terms = analysis.query_terms if default else text_analyzer.terms
     schema = fields.Schema(id=fields.ID(stored=True, unique=True),
                            title=fields.TEXT(analyzer=text_analyzer, phrase=False),
                            body=fields.TEXT(analyzer=text_analyzer, phrase=False))
@@ -87,7 +89,7 @@ def kmwiki_ranker(docs, folder, subwords, hmm, title_boost, procs=1, repeat=1):
 
     def rank(question):
         """Return the ids of the top K docs for a typed question: an OR of its terms over title and body."""
-        terms = analysis.query_terms(question)
+        terms = query_terms(question)
         if not terms:
             return []
         clauses = [query.Term("title", term, boost=title_boost) for term in terms]

@@ -11,6 +11,7 @@ from .blueprints import register_blueprints
 from .config import DefaultConfig
 from .errors import register_error_handlers
 from .extensions import csrf, limiter
+from .search import analysis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +32,8 @@ def create_app(test_config=None):
     limiter.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
+    # Admins extend the shipped insurance dictionary with words of their own (one per line).
+    analysis.set_extra_dictionary(Path(app.instance_path) / "search_dict.txt")
     register_error_handlers(app)
     register_blueprints(app)
     cli.init_app(app)

@@ -2,6 +2,7 @@
 import sys
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
@@ -69,11 +70,15 @@ def demo_data(if_empty):
             return
         fail("the database already has users; demo data goes into an empty database only")
     defaults.ensure_defaults()
+    # A bulk job: index once at the end instead of after each of its hundreds of commits.
+    current_app.config["SEARCH_INDEX_UPDATES"] = False
     people = demo.load_people()
     with click.progressbar(list(enumerate(demo.ENTRIES)), label="Loading demo entries") as bar:
         for index, item in bar:
             demo.load_entry(index, item, people)
     demo.finish()
+    search_index.rebuild(search_index.get_index())
+    current_app.config["SEARCH_INDEX_UPDATES"] = True
     click.echo(f"Loaded {len(people)} users and {len(demo.ENTRIES)} entries. Password for all: {demo.DEMO_PASSWORD}")
 
 

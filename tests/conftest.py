@@ -85,8 +85,12 @@ def reset_postgres():
 
 
 @pytest.fixture
-def app(database_url, tmp_path, monkeypatch):
-    """A kmwiki app with an empty, migrated-equivalent database and its own instance folder."""
+def app(request, database_url, tmp_path, monkeypatch):
+    """A kmwiki app with an empty, migrated-equivalent database and its own instance folder.
+
+    The search index is written after commits only in tests marked `search_index` (the others do
+    not search, and indexing every commit would double the suite's time).
+    """
     monkeypatch.setenv("KMWIKI_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app({
         "TESTING": True,
@@ -94,6 +98,7 @@ def app(database_url, tmp_path, monkeypatch):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "SEARCH_INDEX_UPDATES": request.node.get_closest_marker("search_index") is not None,
     })
     app.test_client_class = WikiClient
     with app.app_context():

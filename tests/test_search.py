@@ -14,6 +14,8 @@ from kmwiki.search import index
 from kmwiki.services import entries, feedback
 from kmwiki.services.entries import EntryInput
 
+pytestmark = pytest.mark.search_index
+
 CASE = "## 客户情况\n\n推荐重疾险给刚成家的王先生，他担心保费太贵。我们先算了家庭保障缺口。"
 
 
