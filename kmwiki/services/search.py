@@ -13,7 +13,7 @@ from whoosh.sorting import Count, FieldFacet
 
 from ..database import insert_once
 from ..extensions import db
-from ..models import Entry, Revision, Role, SearchMiss, SynonymGroup
+from ..models import Entry, Revision, Role, SearchMiss, SynonymGroup, User
 from ..models.base import utcnow
 from ..search import analysis, index
 
@@ -161,20 +161,22 @@ def _hits(results, terms):
     hits = []
     for hit in results:
         entry_id = int(hit["id"])
-        title, text = texts.get(entry_id, ("", ""))
+        title, text, author = texts.get(entry_id, ("", "", hit["author"]))
         hits.append(Hit(id=entry_id, title=title, snippet=snippet(text, terms), score=round(hit.score or 0, 3),
-                        kind=hit["kind"], status=hit["status"], author=hit["author"]))
+                        kind=hit["kind"], status=hit["status"], author=author))
     return hits
 
 
 def _plain_texts(entry_ids):
-    """(title, plain text) of the revision readers see, from the cached rendered HTML."""
+    """(title, plain text, author's display name) of the revision readers see, from the cached HTML."""
     rows = db.session.execute(
-        select(Entry.id, Revision.title, Revision.html, Revision.body)
+        select(Entry.id, Revision.title, Revision.html, Revision.body, User.display_name)
         .join(Revision, (Revision.entry_id == Entry.id)
               & (Revision.number == db.func.coalesce(Entry.published_number, Entry.latest_number)))
+        .join(User, User.id == Entry.author_id)
         .where(Entry.id.in_(entry_ids))).all()
-    return {row.id: (row.title, Markup(row.html).striptags() if row.html else row.body) for row in rows}
+    return {row.id: (row.title, Markup(row.html).striptags() if row.html else row.body, row.display_name)
+            for row in rows}
 
 
 def snippet(text, terms):
