@@ -2,6 +2,7 @@
 and factories that create users and entries through the services."""
 import os
 import re
+import threading
 
 import pytest
 from flask.testing import FlaskClient
@@ -158,3 +159,43 @@ def entry_form(**overrides):
             "segments": ["single"], "tags": "电话邀约, 开场白", "body": "## 开场\n\n先报姓名和来意。", "note": ""}
     data.update(overrides)
     return data
+
+
+@pytest.fixture
+def api(client):
+    """Bearer headers for a user, one token each: api("rita")."""
+    cache = {}
+
+    def headers(username):
+        if username not in cache:
+            response = client.post("/api/v1/tokens", json={"username": username, "password": PASSWORD})
+            assert response.status_code == 201, response.get_json()
+            cache[username] = {"Authorization": "Bearer " + response.get_json()["token"]}
+        return cache[username]
+
+    return headers
+
+
+def run_together(app, work, count):
+    """Run work(i) in `count` threads, each in its own app context, released by one barrier;
+    returns each thread's result or exception."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def runner(i):
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                results[i] = work(i)
+            except Exception as error:  # collected and asserted by the test
+                results[i] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a worker hung"
+    return results

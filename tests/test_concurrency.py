@@ -1,10 +1,10 @@
 """Simultaneous saves from several threads, each with its own database connection."""
-import threading
 
 import pytest
 
 from sqlalchemy import func, select
 
+from conftest import run_together
 from kmwiki.errors import Conflict
 from kmwiki.extensions import db
 from kmwiki.models import Revision, Status, Tag, User
@@ -12,29 +12,6 @@ from kmwiki.services import entries
 from kmwiki.services.entries import EditConflict, EntryInput
 
 WRITERS = 4
-
-
-def run_together(app, work, count=WRITERS):
-    """Run work(i) in `count` threads released at the same instant; returns results or exceptions."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def runner(i):
-        with app.app_context():
-            barrier.wait()
-            try:
-                results[i] = work(i)
-            except Exception as error:  # collected and asserted by the test
-                results[i] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def edit(text):
@@ -49,7 +26,7 @@ def test_of_simultaneous_saves_on_one_base_exactly_one_wins(app, make_user, make
         def save(i):
             return entries.save_edit(entry_id, edit(f"第{i}位的修改"), 1, db.session.get(User, user_ids[i])).number
 
-        results = run_together(app, save)
+        results = run_together(app, save, WRITERS)
         winners = [r for r in results if isinstance(r, int)]
         losers = [r for r in results if isinstance(r, EditConflict)]
         assert winners == [2] and len(losers) == WRITERS - 1, results
@@ -65,7 +42,7 @@ def test_simultaneous_entries_with_the_same_new_tag_share_one_tag_row(app, make_
         data = EntryInput(title=f"新标签{i}", body="正文", kind="faq", tags=["全新的标签"])
         return entries.create(data, db.session.get(User, user_ids[i])).id
 
-    results = run_together(app, create)
+    results = run_together(app, create, WRITERS)
     assert all(isinstance(r, int) for r in results), results
     with app.app_context():
         assert db.session.scalar(select(func.count(Tag.id)).where(Tag.name == "全新的标签")) == 1

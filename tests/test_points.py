@@ -5,7 +5,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from conftest import PASSWORD
 from kmwiki.extensions import db
 from kmwiki.models import AuditEvent, Category, Entry, HelpfulVote, Notification, PointAward, PointRule, Status, User
 from kmwiki.models.base import utcnow
@@ -51,21 +50,6 @@ def set_rule(app, key, value):
     with app.app_context():
         db.session.execute(update(PointRule).where(PointRule.key == key).values(value=value))
         db.session.commit()
-
-
-@pytest.fixture
-def api(client):
-    """Bearer headers for a user: api("rita")."""
-    cache = {}
-
-    def headers(username):
-        if username not in cache:
-            response = client.post(f"{API}/tokens", json={"username": username, "password": PASSWORD})
-            assert response.status_code == 201, response.get_json()
-            cache[username] = {"Authorization": "Bearer " + response.get_json()["token"]}
-        return cache[username]
-
-    return headers
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from conftest import PASSWORD, entry_form
+from conftest import entry_form
 from kmwiki.extensions import db
 from kmwiki.models import AuditEvent, Entry, HelpfulVote, Notification, PointAward, Review, Status, User
 from kmwiki.models.base import utcnow
@@ -102,21 +102,6 @@ def browser(make_client):
         return client
 
     return open_as
-
-
-@pytest.fixture
-def api(client):
-    """Bearer headers for a user: api("rita")."""
-    cache = {}
-
-    def headers(username):
-        if username not in cache:
-            response = client.post(f"{API}/tokens", json={"username": username, "password": PASSWORD})
-            assert response.status_code == 201, response.get_json()
-            cache[username] = {"Authorization": "Bearer " + response.get_json()["token"]}
-        return cache[username]
-
-    return headers
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """Exactly once under concurrency (DESIGN §4): simultaneous adopt decisions, double submits, helpful
 votes and submits from several threads (SQLite and PostgreSQL), and from several processes (PostgreSQL)."""
 import multiprocessing
-import threading
 
 import pytest
 from sqlalchemy import func, select, update
 
+from conftest import run_together
 from kmwiki import create_app
 from kmwiki.errors import Conflict, KmwikiError
 from kmwiki.extensions import db
@@ -19,30 +19,6 @@ SCORES = {"accuracy": 4, "usefulness": 4, "clarity": 4, "originality": 4}
 
 def adopt_verdict():
     return ReviewInput(scores=dict(SCORES), compliance=True, decision="adopt", comment="")
-
-
-def run_together(app, work, count=WORKERS):
-    """Run work(i) in `count` threads, each in its own app context, released by one barrier."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def runner(i):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=30)
-                results[i] = work(i)
-            except Exception as error:  # collected and asserted by the test
-                results[i] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
-    return results
 
 
 def codes(results):
@@ -88,7 +64,7 @@ def test_simultaneous_adopts_by_different_reviewers_adopt_and_pay_once(app, make
         def adopt(i):
             review.decide(entry_id, adopt_verdict(), db.session.get(User, reviewers[i]))
 
-        results = run_together(app, adopt)
+        results = run_together(app, adopt, WORKERS)
         assert codes(results) == ["illegal_transition"] * (WORKERS - 1) + ["ok"], results
         assert all(isinstance(r, Conflict) and r.status == 409 for r in results if r is not None)
         with app.app_context():
@@ -114,7 +90,7 @@ def test_the_same_reviewer_submitting_several_times_at_once_reviews_once(app, ma
     def double_click(i):
         review.decide(entry_id, adopt_verdict(), db.session.get(User, reviewers[0]))
 
-    assert codes(run_together(app, double_click)) == expected
+    assert codes(run_together(app, double_click, WORKERS)) == expected
     assert count(app, Review.entry_id == entry_id, model=Review) == 1
     assert count(app, PointAward.reason == "review") == 1
     assert count(app, PointAward.cause == f"review:{entry_id}:1:{reviewers[0]}") == 1
@@ -130,7 +106,7 @@ def test_two_required_adopts_arriving_together_adopt_exactly_once(app, make_user
     def adopt(i):
         review.decide(entry_id, adopt_verdict(), db.session.get(User, reviewers[i]))
 
-    assert codes(run_together(app, adopt)) == ["illegal_transition"] * (WORKERS - 2) + ["ok", "ok"]
+    assert codes(run_together(app, adopt, WORKERS)) == ["illegal_transition"] * (WORKERS - 2) + ["ok", "ok"]
     assert count(app, Review.entry_id == entry_id, model=Review) == 2
     assert count(app, PointAward.reason == "review") == 2
     assert count(app, PointAward.reason == "entry_adopted") == 1
@@ -170,7 +146,7 @@ def test_simultaneous_submits_make_one_transition(app, make_user, make_entry, re
     def submit(i):
         review.submit(entry_id, db.session.get(User, author))
 
-    assert codes(run_together(app, submit)) == ["illegal_transition"] * (WORKERS - 1) + ["ok"]
+    assert codes(run_together(app, submit, WORKERS)) == ["illegal_transition"] * (WORKERS - 1) + ["ok"]
     with app.app_context():
         entry = db.session.get(Entry, entry_id)
         assert (entry.status, entry.review_number) == (Status.PENDING, 1)
