@@ -4,6 +4,7 @@ documents built from the database, and writes that wait for the lock instead of 
 The database is the source of truth; the index is derived data, written only after a commit
 (see search/sync.py) and rebuilt by `flask --app kmwiki reindex`.
 """
+import fcntl
 import logging
 import shutil
 import threading
@@ -13,15 +14,19 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 from whoosh import index as whoosh_index
-from whoosh.fields import BOOLEAN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.columns import VarBytesColumn
+from whoosh.fields import BOOLEAN, COLUMN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.writing import CLEAR
 
 from ..extensions import db
 from ..models import Entry, HelpfulVote, Revision, Status, Team, User
-from . import analysis
+from . import analysis, ranking
 
 log = logging.getLogger(__name__)
-INDEX_NAME = "entries"
+# Bump when the schema or the tokens the analyzer makes change: an index under another name is
+# then rebuilt at start instead of being searched with terms it does not hold.
+INDEX_VERSION = 2
+INDEX_NAME = f"entries_v{INDEX_VERSION}"
 WRITE_TIMEOUT = 60.0  # seconds a writer waits for another process's lock before giving up
 _open_lock = threading.Lock()
 
@@ -29,11 +34,13 @@ _open_lock = threading.Lock()
 def schema():
     """Fields: analysed text (title weighted highest), facet keywords, visibility and sort keys."""
     text = analysis.analyzer()
+    # No positions (phrase=False): queries are OR-grouped terms and snippets are marked by
+    # services/search.py, so positions would only double the index and slow every write.
     return Schema(
         id=ID(stored=True, unique=True),
-        title=TEXT(analyzer=text, field_boost=3.0),
-        tags_text=TEXT(analyzer=text, field_boost=2.0),
-        body=TEXT(analyzer=text),
+        title=TEXT(analyzer=text, field_boost=3.0, phrase=False),
+        tags_text=TEXT(analyzer=text, field_boost=2.0, phrase=False),
+        body=TEXT(analyzer=text, phrase=False),
         kind=ID(stored=True),
         product=KEYWORD(commas=True, scorable=False),
         segment=KEYWORD(commas=True, scorable=False),
@@ -47,6 +54,7 @@ def schema():
         created=DATETIME(sortable=True),
         updated=DATETIME(sortable=True),
         helpful=NUMERIC(sortable=True, stored=True),
+        card=COLUMN(VarBytesColumn()),  # what search/ranking.py needs of a hit, read per segment
     )
 
 
@@ -67,18 +75,24 @@ def get_index():
 
 
 def _open_or_rebuild(path):
-    try:
-        if whoosh_index.exists_in(str(path), INDEX_NAME):
-            ix = whoosh_index.open_dir(str(path), indexname=INDEX_NAME)
-            ix.doc_count()  # reads the segments: a corrupt index fails here
-            return ix
-    except Exception:  # any read failure means corrupt: the database can rebuild it
-        log.exception("search index at %s is unreadable; rebuilding it from the database", path)
-        shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, exist_ok=True)
-    ix = whoosh_index.create_in(str(path), schema(), indexname=INDEX_NAME)
-    rebuild(ix)
-    return ix
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Workers starting together: one builds a missing index, the others wait and then open it.
+    with open(path.parent / "search_index.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if whoosh_index.exists_in(str(path), INDEX_NAME):
+                ix = whoosh_index.open_dir(str(path), indexname=INDEX_NAME)
+                ix.doc_count()  # reads the segments: a corrupt index fails here
+                return ix
+            if path.exists():
+                log.warning("search index at %s is missing or of an older version; rebuilding it", path)
+        except Exception:  # any read failure means corrupt: the database can rebuild it
+            log.exception("search index at %s is unreadable; rebuilding it from the database", path)
+        shutil.rmtree(path, ignore_errors=True)  # old versions' files and corrupt segments
+        path.mkdir(parents=True)
+        ix = whoosh_index.create_in(str(path), schema(), indexname=INDEX_NAME)
+        rebuild(ix)
+        return ix
 
 
 def writer(ix):
@@ -109,13 +123,16 @@ def documents(entry_ids, connection):
 
 
 def _document(row, helpful):
+    public = row.published_number is not None and row.status != Status.RETRACTED
+    card = ranking.card_bytes(row.id, row.kind_slug, row.products, row.segments, row.tags, public, row.author_id,
+                              str(row.status), row.updated_at.timestamp(), helpful)
     return {
         "id": str(row.id), "title": row.title, "body": row.body, "tags_text": " ".join(row.tags),
         "kind": row.kind_slug, "product": ",".join(row.products), "segment": ",".join(row.segments),
         "tag": ",".join(row.tags), "author": row.username, "author_id": str(row.author_id),
         "team": row.team or "", "status": row.status, "revision": row.number,
-        "public": row.published_number is not None and row.status != Status.RETRACTED,
-        "created": _naive_utc(row.created_at), "updated": _naive_utc(row.updated_at), "helpful": helpful,
+        "public": public, "created": _naive_utc(row.created_at), "updated": _naive_utc(row.updated_at),
+        "helpful": helpful, "card": card,
     }
 
 

@@ -3,23 +3,21 @@ facets, highlighted snippets, sorting, paging, and visibility enforced inside th
 leaks through snippets, facets or counts."""
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select, update
-from whoosh.query import And, Every, Or, Term
-from whoosh.sorting import Count, FieldFacet
 
 from ..database import insert_once
 from ..extensions import db
 from ..models import Entry, Revision, Role, SearchMiss, SynonymGroup, User
 from ..models.base import utcnow
-from ..search import analysis, index
+from ..search import analysis, index, ranking
 
 SORTS = ("relevance", "newest", "helpful")
 FACETS = {"kind": "kind", "product": "product", "segment": "segment", "tag": "tag"}
-TEXT_FIELDS = ("title", "tags_text", "body")
 MAX_QUERY = 200
 SNIPPET_CHARS = 160
 DEFAULT_SYNONYMS = [
@@ -65,6 +63,14 @@ class Hit:
     author: str
 
 
+class ReaderRow(NamedTuple):
+    title: str
+    text: str
+    kind: str
+    status: str
+    author: str
+
+
 @dataclass
 class SearchResult:
     total: int = 0
@@ -77,41 +83,35 @@ class SearchResult:
 
 
 def ensure_default_synonyms():
-    """Insert missing seed synonym groups; returns how many were added."""
-    existing = set(db.session.scalars(select(SynonymGroup.words)))
-    added = [SynonymGroup(words=w) for w in DEFAULT_SYNONYMS if w not in existing]
-    db.session.add_all(added)
+    """Seed the synonym groups into an empty table (admins may delete or change seeded groups later)."""
+    if db.session.scalar(select(SynonymGroup.id).limit(1)) is not None:
+        return 0
+    db.session.add_all(SynonymGroup(words=words) for words in DEFAULT_SYNONYMS)
     db.session.commit()
-    return len(added)
+    return len(DEFAULT_SYNONYMS)
 
 
 def expand(terms):
-    """Add the words of every synonym group one of the terms belongs to (analysed the same way)."""
+    """Add the words of every synonym group that one of the question's terms names.
+
+    A group is named when all the terms of one of its words are among the question's terms (so
+    年金险 names 年金, but 保险 alone names no group); what is added are the group's words as
+    whole words, not their sub-word bigrams, so a synonym does not bring in noise like 疾病 or 保险.
+    """
+    present = set(terms)
     expanded = list(terms)
     for group in db.session.scalars(select(SynonymGroup)):
         words = group.word_list
-        group_terms = {t for w in words for t in analysis.query_terms(w)}
-        if group_terms & set(terms) or any(w in terms for w in words):
-            expanded += [t for t in group_terms if t not in expanded]
+        if any(set(analysis.query_terms(word)) <= present for word in words if analysis.query_terms(word)):
+            expanded += [t for word in words for t in analysis.word_terms(word) if t not in expanded]
     return expanded
 
 
-def visibility_filter(user):
-    """The documents this user may find: the same rule as services.access, as an index query."""
+def visibility(user):
+    """Who may find what: the same rule as services.access, applied to every hit, count and facet."""
     if user.is_admin:
-        return None
-    allowed = [Term("public", True), Term("author_id", str(user.id))]
-    if user.has_role(Role.REVIEWER):
-        allowed.append(Term("status", "pending"))
-    return Or(allowed)
-
-
-def _filter(user, request):
-    parts = [Term(FACETS[name], value) for name, value in request.filters.items()]
-    visible = visibility_filter(user)
-    if visible is not None:
-        parts.append(visible)
-    return And(parts) if parts else None
+        return ranking.Visibility(everything=True)
+    return ranking.Visibility(user_id=user.id, pending=user.has_role(Role.REVIEWER))
 
 
 def search(request, user):
@@ -124,59 +124,39 @@ def search(request, user):
         message = _l("Type a question or a few words, e.g. 客户说保费太贵怎么办.") if not text else \
             _l("“%(text)s” has no words to search for. Try other words.", text=text)
         return SearchResult(message=str(message))
-    query = Or([Term(name, t) for t in expand(terms) for name in TEXT_FIELDS]) if terms else Every()
     per_page = current_app.config["SEARCH_RESULTS_PER_PAGE"]
     page = max(request.page, 1)
-    ix = index.get_index()
-    with ix.searcher() as searcher:
-        options = {"filter": _filter(user, request), "groupedby": _facets(), "terms": True}
-        if request.sort == "newest":
-            options.update(sortedby="updated", reverse=True)
-        elif request.sort == "helpful":
-            options.update(sortedby="helpful", reverse=True)
-        results = searcher.search_page(query, page, pagelen=per_page, **options)
-        found = SearchResult(total=len(results), page=page, pages=results.pagecount,
-                             facets={name: _counts(results, name) for name in FACETS},
-                             hits=_hits(results, terms))
+    with index.get_index().searcher() as searcher:
+        ranked = ranking.evaluate(searcher, expand(terms) if terms else [], visibility(user), request.filters,
+                                  request.sort, page, per_page)
+        found = SearchResult(total=ranked.total, page=page, pages=-(-ranked.total // per_page),
+                             facets=ranked.facets, hits=_hits(ranked.hits, terms))
         if not found.total and text:
-            found.suggestion = _suggestion(searcher, text, terms)
+            found.suggestion = _suggestion(searcher, terms)
     if not found.total and text:
         record_miss(text)
     return found
 
 
-def _facets():
-    return {name: FieldFacet(name, allow_overlap=name != "kind", maptype=Count) for name in FACETS}
-
-
-def _counts(results, name):
-    groups = results.results.groups(name)
-    return sorted(((key, n) for key, n in groups.items() if key), key=lambda item: (-item[1], item[0]))
-
-
-def _hits(results, terms):
+def _hits(ranked, terms):
     """Hits with snippets taken from each entry's rendered text in the database (escaped, marked)."""
-    ids = [int(hit["id"]) for hit in results]
-    texts = _plain_texts(ids)
-    hits = []
-    for hit in results:
-        entry_id = int(hit["id"])
-        title, text, author = texts.get(entry_id, ("", "", hit["author"]))
-        hits.append(Hit(id=entry_id, title=title, snippet=snippet(text, terms), score=round(hit.score or 0, 3),
-                        kind=hit["kind"], status=hit["status"], author=author))
-    return hits
+    rows = _reader_rows([entry_id for entry_id, _ in ranked])
+    return [Hit(id=entry_id, title=rows[entry_id].title, snippet=snippet(rows[entry_id].text, terms), score=score,
+                kind=rows[entry_id].kind, status=rows[entry_id].status, author=rows[entry_id].author)
+            for entry_id, score in ranked if entry_id in rows]
 
 
-def _plain_texts(entry_ids):
-    """(title, plain text, author's display name) of the revision readers see, from the cached HTML."""
+def _reader_rows(entry_ids):
+    """Title, plain text, kind, status and author's name of the revision readers see, by entry id."""
     rows = db.session.execute(
-        select(Entry.id, Revision.title, Revision.html, Revision.body, User.display_name)
+        select(Entry.id, Entry.status, Revision.title, Revision.html, Revision.body, Revision.kind_slug,
+               User.display_name)
         .join(Revision, (Revision.entry_id == Entry.id)
               & (Revision.number == db.func.coalesce(Entry.published_number, Entry.latest_number)))
         .join(User, User.id == Entry.author_id)
         .where(Entry.id.in_(entry_ids))).all()
-    return {row.id: (row.title, Markup(row.html).striptags() if row.html else row.body, row.display_name)
-            for row in rows}
+    return {row.id: ReaderRow(row.title, Markup(row.html).striptags() if row.html else row.body, row.kind_slug,
+                              str(row.status), row.display_name) for row in rows}
 
 
 def snippet(text, terms):
@@ -196,16 +176,14 @@ def snippet(text, terms):
     return Markup("…" if start else "") + marked + Markup("…" if start + SNIPPET_CHARS < len(text) else "")
 
 
-def _suggestion(searcher, text, terms):
-    """A "did you mean" for mistyped words: the closest indexed terms, when there are any."""
+def _suggestion(searcher, terms):
+    """A "did you mean" for mistyped words: the closest indexed term for each term the index lacks."""
     corrected, changed = [], False
     for term in terms:
-        guesses = searcher.suggest("title", term, limit=1) or searcher.suggest("body", term, limit=1)
-        if guesses and guesses[0] != term:
-            corrected.append(guesses[0])
-            changed = True
-        else:
-            corrected.append(term)
+        guesses = [] if searcher.doc_frequency("body", term) or searcher.doc_frequency("title", term) else (
+            searcher.suggest("title", term, limit=1) or searcher.suggest("body", term, limit=1))
+        corrected.append(guesses[0] if guesses else term)
+        changed = changed or bool(guesses)
     return " ".join(corrected) if changed else ""
 
 
@@ -231,11 +209,9 @@ def similar(title, limit=5):
     terms = analysis.query_terms(" ".join((title or "").split())[:MAX_QUERY])
     if not terms:
         return []
-    query = Or([Term(name, t) for t in expand(terms) for name in ("title", "tags_text")])
     with index.get_index().searcher() as searcher:
-        found = [(int(hit["id"]), round(hit.score, 3)) for hit in
-                 searcher.search(query, limit=limit, filter=Term("public", True))]
-    titles = _plain_texts([entry_id for entry_id, _ in found])
-    return [{"id": entry_id, "title": titles[entry_id][0], "score": score}
-            for entry_id, score in found if entry_id in titles]
-
+        ranked = ranking.evaluate(searcher, expand(terms), ranking.Visibility(), {}, "relevance", 1, limit,
+                                  fields=("title", "tags_text"))
+    rows = _reader_rows([entry_id for entry_id, _ in ranked.hits])
+    return [{"id": entry_id, "title": rows[entry_id].title, "score": score}
+            for entry_id, score in ranked.hits if entry_id in rows]
