@@ -1,21 +1,23 @@
 """Command-line tools: `flask --app kmwiki COMMAND --help`."""
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import force_locale
 from flask_migrate import upgrade
 
 from .demo import load as demo
 from .errors import KmwikiError
-from .models import Role
+from .models import Role, Status
 from .search import index as search_index
-from .services import defaults, users
+from .services import defaults, importer, users
 
 
 def init_app(app):
     """Register the commands."""
-    for command in (init_db, create_user, demo_data, reindex, search_check):
+    for command in (init_db, create_user, demo_data, import_entries, reindex, search_check):
         app.cli.add_command(command)
 
 
@@ -28,6 +30,12 @@ def error_text(error):
     """A domain error as one readable line, field messages included."""
     details = "; ".join(f"{name}: {', '.join(map(str, msgs))}" for name, msgs in error.fields.items())
     return f"{error.message} ({details})" if details else str(error.message)
+
+
+def english_error_text(error):
+    """error_text in English, for reports that mix domain messages with English CLI text."""
+    with force_locale("en"):
+        return error_text(error)
 
 
 @click.command("init-db")
@@ -80,6 +88,58 @@ def demo_data(if_empty):
     search_index.rebuild(search_index.get_index())
     current_app.config["SEARCH_INDEX_UPDATES"] = True
     click.echo(f"Loaded {len(people)} users and {len(demo.ENTRIES)} entries. Password for all: {demo.DEMO_PASSWORD}")
+
+
+@click.command("import-entries")
+@with_appcontext
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--status", type=click.Choice([Status.DRAFT.value, Status.ADOPTED.value]), default=Status.DRAFT.value,
+              show_default=True, help="adopted: already approved material, published at once without review.")
+@click.option("--author", "author_name", metavar="USERNAME", help="Author of records that name none.")
+@click.option("--skip-existing/--keep-duplicates", default=True, show_default=True,
+              help="Skip a record whose title an entry (or an earlier record) already has, so a corrected "
+                   "file can be imported again; --keep-duplicates imports it as one more entry.")
+@click.option("--dry-run", is_flag=True, help="Check every record and report; write nothing.")
+def import_entries(source, status, author_name, skip_existing, dry_run):
+    """Import existing knowledge from SOURCE: a JSON Lines file, or a folder of Markdown files.
+
+    \b
+    JSON Lines: one object a line (blank lines skipped), e.g.
+      {"title": "…", "body": "…", "kind": "faq", "products": ["medical"],
+       "segments": [], "tags": "理赔, 医疗险", "author": "wangfang"}
+    Markdown: every *.md below the folder, in sorted order, starting with
+      ---
+      kind: faq
+      products: [medical, critical_illness]
+      tags:
+        - 理赔
+      author: wangfang
+      ---
+
+    Front matter keys: title, kind, products, segments, tags, author, and no others. Lists are
+    [a, b], "- a" lines or comma strings. Without a title, a "# heading" on the first body line
+    is the title; a file name never is.
+
+    Each record is saved on its own. An invalid one is reported by line or file and skipped,
+    the rest are imported, and the exit code is 1.
+    """
+    try:
+        options = importer.ImportOptions(status=Status(status), skip_existing=skip_existing, dry_run=dry_run,
+                                         default_author=importer.find_author(author_name) if author_name else None)
+        records = importer.read(source)
+    except KmwikiError as error:
+        fail(english_error_text(error))
+    if not records:
+        fail(f"no records found in {source}")
+    with click.progressbar(length=len(records), label="Importing entries") as bar:
+        summary = importer.run(records, options, progress=bar.update)
+    for where, error in summary.errors:
+        click.echo(f"{where}: {english_error_text(error)}", err=True)
+    verb = "Dry run, nothing written: would import" if dry_run else "Imported"
+    click.echo(f"{verb} {len(summary.imported)}, skipped {len(summary.skipped)} (title exists), "
+               f"errors {len(summary.errors)}.")
+    if summary.errors:
+        sys.exit(1)
 
 
 @click.command("reindex")
