@@ -199,3 +199,11 @@ class CriterionForm(FlaskForm):
     description_zh = StringField(_l("Chinese description"), validators=[max_length(200)])
     description_en = StringField(_l("English description"), validators=[max_length(200)])
     active = BooleanField(_l("Active"), default=True)
+
+
+class SynonymGroupForm(FlaskForm):
+    """An administrator adds or changes a synonym group; the synonyms service checks the words."""
+
+    words = StringField(_l("Words that mean the same"), validators=[DataRequired(REQUIRED), max_length(400)],
+                        description=_l("Separate the words with commas, e.g. 保单贷款, 保单借款, 质押贷款. At least two "
+                                       "words, each at most 40 characters."))

@@ -8,6 +8,8 @@ from kmwiki import ROOT
 
 CATALOG = ROOT / "kmwiki" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
+# Babel skips "_*" folders by default, which would leave templates/_macros untranslated.
+IGNORE_DIRS = ".* __pycache__"
 
 
 def first(value):
@@ -18,7 +20,7 @@ def extracted_messages(tmp_path):
     """Extract the current source strings the way `make extract-messages` does."""
     pot = tmp_path / "messages.pot"
     CommandLineInterface().run(["pybabel", "-q", "extract", "-F", str(ROOT / "kmwiki" / "translations" / "babel.cfg"),
-                                "-k", "_l", "-k", "lazy_gettext", "-o", str(pot), str(ROOT)])
+                                "-k", "_l", "-k", "lazy_gettext", "--ignore-dirs", IGNORE_DIRS, "-o", str(pot), str(ROOT)])
     with pot.open("rb") as handle:
         return {first(m.id) for m in read_po(handle) if m.id}
 

@@ -1,14 +1,14 @@
-"""Administration: users, their roles and teams."""
+"""Administration: users, their roles and teams; the rules, rubric and synonyms the workflow runs on."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..auth import roles_required
 from ..errors import Invalid
-from ..forms import (NO_TEAM, ComplianceRuleForm, CriterionForm, NewUserForm, ResetPasswordForm, RuleValueForm,
-                     TeamForm, UserForm)
+from ..forms import (NO_TEAM, ComplianceRuleForm, ConfirmForm, CriterionForm, NewUserForm, ResetPasswordForm,
+                     RuleValueForm, SynonymGroupForm, TeamForm, UserForm)
 from ..models import Role
-from ..services import activity, guards, points, review, users
+from ..services import activity, guards, points, review, synonyms, users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -147,3 +147,46 @@ def save_criterion():
     else:
         flash(_("Enter the key and both names."), "error")
     return redirect(url_for("admin.rules") + "#rubric")
+
+
+@bp.route("/synonyms", methods=["GET", "POST"])
+def synonym_groups():
+    """The synonym groups that expand searches, and adding one."""
+    form = SynonymGroupForm()
+    if form.validate_on_submit():
+        try:
+            group = synonyms.add_group(form.words.data, current_user)
+        except Invalid as error:
+            form.words.errors = list(error.fields["words"])
+        else:
+            flash(_("Added the synonyms %(words)s. They apply to the next search.",
+                    words=", ".join(group.word_list)), "success")
+            return redirect(url_for("admin.synonym_groups"))
+    return render_template("admin/synonyms.html", form=form, groups=synonyms.all_groups(), group=None,
+                           delete_form=ConfirmForm()), 422 if form.errors else 200
+
+
+@bp.route("/synonyms/<int:group_id>", methods=["GET", "POST"])
+def edit_synonym_group(group_id):
+    """Change the words of one synonym group."""
+    group = synonyms.get_group(group_id)
+    form = SynonymGroupForm(words=", ".join(group.word_list))
+    if form.validate_on_submit():
+        try:
+            synonyms.update_group(group.id, form.words.data, current_user)
+        except Invalid as error:
+            form.words.errors = list(error.fields["words"])
+        else:
+            flash(_("Saved. The changed synonyms apply to the next search."), "success")
+            return redirect(url_for("admin.synonym_groups"))
+    return render_template("admin/synonyms.html", form=form, groups=[], group=group,
+                           delete_form=ConfirmForm()), 422 if form.errors else 200
+
+
+@bp.post("/synonyms/<int:group_id>/delete")
+def delete_synonym_group(group_id):
+    """Remove a synonym group."""
+    if ConfirmForm().validate_on_submit():
+        words = synonyms.delete_group(group_id, current_user)
+        flash(_("Deleted the synonyms %(words)s.", words=", ".join(words)), "success")
+    return redirect(url_for("admin.synonym_groups"))

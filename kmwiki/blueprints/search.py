@@ -1,5 +1,5 @@
-"""The search page and the knowledge-gap list."""
-from flask import Blueprint, render_template, request
+"""The search page, similar-title suggestions for the editor, and the knowledge-gap list."""
+from flask import Blueprint, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth import roles_required
@@ -30,6 +30,14 @@ def results():
     names = {v: {c.slug: c for c in taxonomy.categories(v)} for v in Vocabulary}
     return render_template("search/results.html", wanted=wanted, found=found, names=names,
                            sorts=search.SORTS)
+
+
+@bp.get("/search/similar")
+def similar():
+    """Adopted entries like the title being typed in the editor (`?title=`), for the page's script."""
+    found = search.similar(request.args.get("title", ""))
+    return jsonify(similar=[{"id": hit["id"], "title": hit["title"],
+                             "url": url_for("entries.view", entry_id=hit["id"])} for hit in found])
 
 
 @bp.get("/search/gaps")
