@@ -1,0 +1,83 @@
+"""The search ranking rules (search/ranking.py): BM25F order, the title weighted highest, common
+terms that only complete scores, deletions and several segments, and the per-segment cache.
+Visibility, facets and helpful sorting are covered in test_search.py."""
+import pytest
+
+from kmwiki.models import Status, User
+from kmwiki.extensions import db
+from kmwiki.search import index, ranking
+from kmwiki.services import entries, search
+from kmwiki.services.entries import EntryInput
+
+pytestmark = pytest.mark.search_index
+
+
+def ask(app, username, text, **wanted):
+    with app.test_request_context():
+        user = db.session.scalar(db.select(User).where(User.username == username))
+        return search.search(search.SearchRequest(text=text, **wanted), user)
+
+
+def titles(found):
+    return [hit.title for hit in found.hits]
+
+
+def test_a_word_in_the_title_ranks_above_the_same_word_in_a_body(app, make_user, make_entry):
+    alice = make_user("alice")
+    make_entry(alice, title="客户异议的处理", body="讲到犹豫期时，客户往往会追问退保的费用。", status=Status.ADOPTED)
+    make_entry(alice, title="犹豫期怎么讲", body="先讲清楚保障，再说明退保的规则。", status=Status.ADOPTED)
+    assert titles(ask(app, "alice", "犹豫期")) == ["犹豫期怎么讲", "客户异议的处理"]
+
+
+def test_more_of_the_question_ranks_higher(app, make_user, make_entry):
+    alice = make_user("alice")
+    make_entry(alice, title="续保提醒", body="车险到期前一个月提醒客户续保。", status=Status.ADOPTED)
+    make_entry(alice, title="等待期内出险", body="重疾险等待期内确诊，保险公司退还保费，合同终止。", status=Status.ADOPTED)
+    assert titles(ask(app, "alice", "重疾险等待期内确诊怎么办")) == ["等待期内出险"]
+    assert titles(ask(app, "alice", "重疾险等待期内确诊或者续保提醒"))[0] == "等待期内出险"
+
+
+def test_a_common_term_alone_does_not_make_an_entry_match(app, make_user, make_entry, monkeypatch):
+    monkeypatch.setattr(ranking, "COMMON_MIN_DOCS", 1)
+    alice = make_user("alice")
+    for number in range(4):
+        make_entry(alice, title=f"保险常识{number}", body="保险是转移风险的工具。", status=Status.ADOPTED)
+    make_entry(alice, title="豁免条款", body="投保人豁免让保险在投保人身故后继续有效。", status=Status.ADOPTED)
+    # 保险 is in every entry (common), 豁免 in one: only that one matches, and it is still complete.
+    found = ask(app, "alice", "保险豁免")
+    assert titles(found) == ["豁免条款"] and found.total == 1
+    # A question of common words only: the rarest of them are required instead.
+    assert ask(app, "alice", "保险").total == 5
+
+
+def test_an_edited_entry_counts_once_and_only_its_new_text_matches(app, make_user, make_entry):
+    alice = make_user("alice")
+    entry_id = make_entry(alice, title="现金价值", body="退保时拿回现金价值。", status=Status.ADOPTED)
+    make_entry(alice, title="保单贷款", body="可以用现金价值申请保单贷款。", status=Status.ADOPTED)
+    with app.app_context():  # a second segment, and a deletion in the first
+        entries.save_edit(entry_id, EntryInput(title="现金价值", body="退保拿回的钱就是这个数。", kind="faq"),
+                          1, db.session.get(User, alice))
+        entries.publish(entry_id, 2)
+    assert ask(app, "alice", "现金价值").total == 2
+    assert titles(ask(app, "alice", "拿回的钱")) == ["现金价值"]
+    assert ask(app, "alice", "退保时拿回").total == 1
+
+
+def test_cached_segments_are_dropped_once_merged_away(app, make_user, make_entry):
+    alice = make_user("alice")
+    make_entry(alice, title="甲", body="年金险的领取方式", status=Status.ADOPTED)
+    make_entry(alice, title="乙", body="年金险的缴费方式", status=Status.ADOPTED)
+    ask(app, "alice", "年金险")
+    with app.app_context():
+        ix = index.get_index()
+        ix.optimize()  # one merged segment replaces the others
+        live = {leaf.reader().segment().segment_id() for leaf, _ in ix.searcher().leaf_searchers()}
+    assert ask(app, "alice", "年金险").total == 2
+    assert set(ranking._segments) == live
+
+
+def test_sorting_by_newest(app, make_user, make_entry):
+    alice = make_user("alice")
+    make_entry(alice, title="先写的理赔经验", body="理赔材料要齐全。", status=Status.ADOPTED)
+    make_entry(alice, title="后写的理赔经验", body="理赔时先报案。", status=Status.ADOPTED)
+    assert titles(ask(app, "alice", "理赔", sort="newest")) == ["后写的理赔经验", "先写的理赔经验"]
