@@ -81,3 +81,17 @@ def test_sorting_by_newest(app, make_user, make_entry):
     make_entry(alice, title="先写的理赔经验", body="理赔材料要齐全。", status=Status.ADOPTED)
     make_entry(alice, title="后写的理赔经验", body="理赔时先报案。", status=Status.ADOPTED)
     assert titles(ask(app, "alice", "理赔", sort="newest")) == ["后写的理赔经验", "先写的理赔经验"]
+
+
+def test_unknown_words_do_not_hide_the_known_ones(app, make_user, make_entry):
+    alice = make_user("alice")
+    make_entry(alice, title="车险在哪里买", body="车辆保险可以在异地投保吗？可以，但理赔要回投保地。", status=Status.ADOPTED)
+    assert titles(ask(app, "alice", "车辆是济*的可以从莱西买保险吗")) == ["车险在哪里买"]
+
+
+def test_did_you_mean_corrects_an_unknown_word_from_the_titles(app, make_user, make_entry):
+    alice = make_user("alice")
+    make_entry(alice, title="Claims checklist 理赔清单", body="材料要齐全。", status=Status.ADOPTED)
+    found = ask(app, "alice", "claimms 流程")
+    assert found.total == 0 and found.suggestion == "claim 流程"
+    assert ask(app, "alice", "保险").suggestion == ""  # short Chinese words are never "corrected"

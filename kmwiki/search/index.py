@@ -74,6 +74,27 @@ def get_index():
     return ix
 
 
+_threads = threading.local()
+
+
+def searcher():
+    """This thread's searcher on the index's newest generation. Do not close it.
+
+    Kept while the index is unchanged: opening a searcher reads every segment's files again
+    (about 25 ms at 100,000 entries).
+    """
+    ix = get_index()
+    current = getattr(_threads, "searcher", None)
+    if current is not None and current._ix is ix and current.up_to_date():  # noqa: SLF001
+        return current
+    if current is not None:
+        current.close()
+    # Not Searcher.refresh(): whoosh-reloaded's reader reuse keeps merged-away segments (their
+    # documents then count twice).
+    _threads.searcher = ix.searcher()
+    return _threads.searcher
+
+
 def _open_or_rebuild(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     # Workers starting together: one builds a missing index, the others wait and then open it.

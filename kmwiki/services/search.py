@@ -126,13 +126,13 @@ def search(request, user):
         return SearchResult(message=str(message))
     per_page = current_app.config["SEARCH_RESULTS_PER_PAGE"]
     page = max(request.page, 1)
-    with index.get_index().searcher() as searcher:
-        ranked = ranking.evaluate(searcher, expand(terms) if terms else [], visibility(user), request.filters,
-                                  request.sort, page, per_page)
-        found = SearchResult(total=ranked.total, page=page, pages=-(-ranked.total // per_page),
-                             facets=ranked.facets, hits=_hits(ranked.hits, terms))
-        if not found.total and text:
-            found.suggestion = _suggestion(searcher, terms)
+    searcher = index.searcher()
+    ranked = ranking.evaluate(searcher, expand(terms) if terms else [], visibility(user), request.filters,
+                              request.sort, page, per_page)
+    found = SearchResult(total=ranked.total, page=page, pages=-(-ranked.total // per_page),
+                         facets=ranked.facets, hits=_hits(ranked.hits, terms))
+    if not found.total and text:
+        found.suggestion = _suggestion(searcher, text, terms)
     if not found.total and text:
         record_miss(text)
     return found
@@ -176,15 +176,22 @@ def snippet(text, terms):
     return Markup("…" if start else "") + marked + Markup("…" if start + SNIPPET_CHARS < len(text) else "")
 
 
-def _suggestion(searcher, terms):
-    """A "did you mean" for mistyped words: the closest indexed term for each term the index lacks."""
-    corrected, changed = [], False
+def _suggestion(searcher, text, terms):
+    """A "did you mean": the question with each unknown word replaced by the closest title word.
+
+    Only English words of 4+ letters and Chinese words of 3+ characters are corrected: shorter ones
+    have too many neighbours one edit away (保险 → 保费, 保单 …) to guess which was meant.
+    """
+    suggestion = text
     for term in terms:
-        guesses = [] if searcher.doc_frequency("body", term) or searcher.doc_frequency("title", term) else (
-            searcher.suggest("title", term, limit=1) or searcher.suggest("body", term, limit=1))
-        corrected.append(guesses[0] if guesses else term)
-        changed = changed or bool(guesses)
-    return " ".join(corrected) if changed else ""
+        if len(term) < (4 if term.isascii() else 3) or any(
+                searcher.doc_frequency(name, term) for name in ranking.FIELD_BOOSTS):
+            continue
+        guesses = searcher.suggest("title", term, limit=1, maxdist=1, prefix=1)
+        if guesses:
+            suggestion = re.sub(re.escape(term) + r"\w*" if term.isascii() else re.escape(term),
+                                guesses[0], suggestion, flags=re.IGNORECASE)
+    return suggestion if suggestion != text else ""
 
 
 def record_miss(text):
@@ -209,9 +216,8 @@ def similar(title, limit=5):
     terms = analysis.query_terms(" ".join((title or "").split())[:MAX_QUERY])
     if not terms:
         return []
-    with index.get_index().searcher() as searcher:
-        ranked = ranking.evaluate(searcher, expand(terms), ranking.Visibility(), {}, "relevance", 1, limit,
-                                  fields=("title", "tags_text"))
+    ranked = ranking.evaluate(index.searcher(), expand(terms), ranking.Visibility(), {}, "relevance", 1, limit,
+                              fields=("title", "tags_text"))
     rows = _reader_rows([entry_id for entry_id, _ in ranked.hits])
     return [{"id": entry_id, "title": rows[entry_id].title, "score": score}
             for entry_id, score in ranked.hits if entry_id in rows]
