@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from whoosh import index as whoosh_index
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import BOOLEAN, COLUMN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
-from whoosh.writing import CLEAR
+from whoosh.writing import CLEAR, MERGE_SMALL
 
 from ..extensions import db
 from ..models import Entry, HelpfulVote, Revision, Status, Team, User
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 INDEX_VERSION = 2
 INDEX_NAME = f"entries_v{INDEX_VERSION}"
 WRITE_TIMEOUT = 60.0  # seconds a writer waits for another process's lock before giving up
+MERGE_AT_SEGMENTS = 8
 _open_lock = threading.Lock()
 
 
@@ -166,12 +167,25 @@ def update(ix, entry_ids):
     """Write the current state of these entries (or delete them) in one index transaction."""
     with db.engine.connect() as connection:
         docs = documents(sorted(entry_ids), connection)
-    with writer(ix) as w:
+    w = writer(ix)
+    try:
         for entry_id in entry_ids:
             if entry_id in docs:
                 w.update_document(**docs[entry_id])
             else:
                 w.delete_by_term("id", str(entry_id))
+    except BaseException:
+        w.cancel()
+        raise
+    w.commit(mergetype=merge_when_many)
+
+
+def merge_when_many(writer, segments):
+    """Merge small segments only once there are several: a merge on every commit made an entry's
+    save wait 100-400 ms at 100,000 entries, where writing one more small segment takes ~40 ms."""
+    if len(segments) < MERGE_AT_SEGMENTS:
+        return segments
+    return MERGE_SMALL(writer, segments)
 
 
 def entry_count():
