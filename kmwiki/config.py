@@ -22,6 +22,8 @@ class DefaultConfig:
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     # Entry body limit in characters: a long manual, not a data dump.
     MAX_BODY_CHARS = 200_000
+    # Largest image an editor may upload (PNG, JPEG, GIF or WEBP); a phone photo fits, a video does not.
+    ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
     ENTRIES_PER_PAGE = 20
     # Adopting reviews needed to adopt an entry (DESIGN §3); one reject always rejects.
     REVIEWS_REQUIRED = 1
