@@ -28,6 +28,7 @@ NOTIFICATION_TEXTS = {
     "returned": _l("%(actor)s returned your entry for revision:"),
     "rejected": _l("%(actor)s rejected your entry:"),
     "retracted": _l("%(actor)s retracted your entry:"),
+    "comment": _l("%(actor)s commented on your entry:"),
 }
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "

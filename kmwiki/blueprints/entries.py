@@ -5,9 +5,8 @@ from flask_login import current_user, login_required
 
 from ..errors import Forbidden, Invalid
 from ..forms import ConfirmForm, EntryForm, RetractForm
-from ..markup import headings
 from ..models import Status, Vocabulary
-from ..services import access, diff, entries, feedback, guards, review, taxonomy
+from ..services import access, diff, entries, feedback, guards, reading, review, taxonomy
 from ..services.entries import BrowseFilter, EditConflict
 
 bp = Blueprint("entries", __name__)
@@ -42,12 +41,9 @@ def browse_filter():
 
 @bp.get("/")
 def home():
-    """Newest adopted knowledge, the user's own drafts, and what changed recently."""
-    newest = entries.browse(current_user, BrowseFilter(status=Status.ADOPTED), 1, 8).items
-    mine = entries.browse(current_user, BrowseFilter(mine=True), 1, 8).items
-    return render_template("entries/home.html", newest=newest, mine=mine,
-                           recent=entries.recent_changes(current_user, limit=8),
-                           tags=entries.popular_tags(20))
+    """The user's standing, work waiting for them, newest knowledge and knowledge for their segments."""
+    return render_template("entries/home.html", page=reading.home_page(current_user),
+                           recent=entries.recent_changes(current_user, limit=8))
 
 
 @bp.get("/entries")
@@ -105,8 +101,9 @@ def render_entry(entry, revision):
         or access.can_review(entry, current_user)
     latest = entries.revision(entry, entry.latest_number)
     return render_template(
-        "entries/view.html", entry=entry, revision=revision, html=html, toc=headings(html),
-        linked_from=entries.linked_from(entry, current_user),
+        "entries/view.html", entry=entry, revision=revision, html=html, toc=reading.toc(html),
+        linked_from=entries.linked_from(entry, current_user), related=reading.related(entry, current_user),
+        comments=reading.comments(entry), bookmarked=reading.is_bookmarked(entry.id, current_user),
         can_edit=access.can_edit(entry, current_user), can_submit=access.can_submit(entry, current_user),
         can_review=access.can_review(entry, current_user),
         # The author and reviewers see what the guards find in the newest text, and the reviews so far.
