@@ -9,15 +9,21 @@ WORKERS ?= 2
 MO := kmwiki/translations/zh/LC_MESSAGES/messages.mo
 PO := kmwiki/translations/zh/LC_MESSAGES/messages.po
 
-.PHONY: run test install install-dev translations extract-messages clean
+.PHONY: run test browser install install-dev translations extract-messages clean
 
 run: install translations
 	$(FLASK) init-db
 	$(FLASK) demo-data --if-empty
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
-test: install-dev translations
-	$(BIN)/pytest
+# Browser tests (tests/browser) drive Debian's chromium through Playwright; never a downloaded browser.
+test: install-dev translations browser
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/pytest
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@test -x /usr/bin/chromium || ($(SUDO) apt-get update && \
+		$(SUDO) apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
