@@ -73,11 +73,11 @@ def test_leader_sees_the_dashboard(client, leader):
     page = client.get("/dashboard")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    for heading in ("Participation rate", "Not yet contributing", "Adopted entries and points over time",
+    for heading in ("Participation rate", "Not yet contributing", "Participation, adopted entries and points over time",
                     "Kind × product line", "Review service level", "Top entries", "Reviewer calibration"):
         assert heading in html
     assert '<svg class="dash-chart' in html and "<title id=\"chart-adopted-title\">" in html
-    assert html.count('class="dash-chart-bar"') == 2 * 12  # two charts of the last twelve weeks
+    assert html.count('class="dash-chart-bar"') == 3 * 12  # three charts of the last twelve weeks
     assert html.count("<tr><th scope=\"row\">") >= 12  # the same numbers as a table
     assert 'aria-current="page">This month<' in html  # the default period
     assert "style=" not in html and "<script" not in html  # the CSP allows neither
@@ -216,8 +216,9 @@ def test_timeline_has_twelve_local_weeks_ending_this_week(app, people, make_entr
     assert len(buckets) == 12 and {b.unit for b in buckets} == {"week"}
     assert buckets[0].start.isoformat() == "2024-02-26" and buckets[-1].start.isoformat() == "2024-05-13"
     assert buckets[-1].label == "05-13" and buckets[-1].last_day.isoformat() == "2024-05-19"
-    assert (buckets[-1].adopted, buckets[-1].points) == (1, 20)
-    assert (buckets[-2].adopted, buckets[-2].points) == (0, -7)
+    assert (buckets[-1].adopted, buckets[-1].points, buckets[-1].contributors) == (1, 20, 1)
+    assert (buckets[-2].adopted, buckets[-2].points, buckets[-2].contributors) == (0, -7, 0)
+    assert buckets[0].contributors == 0  # a helpful vote is not adopted work
     assert buckets[0].points == 3 and sum(b.adopted for b in buckets) == 1
 
 
@@ -235,11 +236,27 @@ def test_timeline_of_a_year_has_local_months(app, people):
     assert everything[0].label == "2023-12" and everything[0].points == 99 and everything[-1].label == "2024-05"
 
 
+def test_participation_over_time_counts_each_agent_once_per_bucket(app, people):
+    with app.test_request_context():
+        for day in (13, 14):  # two adoptions by amy in one week are one participant
+            add_award(people["amy"], 10, Reason.ENTRY_ADOPTED, at(2024, 5, day, 3))
+        add_award(people["ann"], 4, Reason.EDIT_ADOPTED, at(2024, 5, 14, 3))
+        add_award(people["ann"], 2, Reason.REVIEW, at(2024, 5, 6, 3))  # reviewing is not adopted work
+        buckets = dashboard.timeline("month", NOW)
+    assert [b.contributors for b in buckets[-2:]] == [0, 2]
+
+
+def test_coverage_cells_are_shaded_by_how_well_covered_they_are(app):
+    matrix = dashboard.Coverage("product", [], [], cells={(1, 1): 0, (1, 2): 2, (1, 3): 5, (1, 4): 11, (1, 5): 30})
+    assert [matrix.level(n) for n in (0, 2, 5, 11, 30)] == ["zero", "thin", "1", "1", "3"]
+    assert matrix.level(20) == "2"
+
+
 def test_timeline_table_exports_with_dates(app, client, leader, people):
     with app.app_context():
         add_award(people["amy"], 10, Reason.ENTRY_ADOPTED, datetime.now(timezone.utc))
     rows = read_csv(client.get("/dashboard/export/timeline.csv?period=year"))
-    assert rows[0] == ["From", "To", "Entries adopted", "Points awarded"]
+    assert rows[0] == ["From", "To", "Entries adopted", "Points awarded", "Agents with adopted work"]
     assert len(rows) == 13 and sum(int(r[3]) for r in rows[1:]) == 10
 
 
@@ -269,7 +286,7 @@ def test_coverage_counts_public_entries_by_kind_and_product_and_segment(app, cli
     segment_columns = {c.slug: c for c in segments.columns}
     assert segments.count(kinds["faq"], segment_columns["retirement"]) == 1
     assert segments.count(kinds["objection_handling"], segment_columns["young_family"]) == 2
-    assert [dashboard.Coverage.level(n) for n in (0, 1, 2, 3)] == ["zero", "thin", "thin", ""]
+    assert [products.level(n) for n in (0, 1, 2, 3)] == ["zero", "thin", "thin", "3"]  # 3 is the fullest cell
     html = client.get("/dashboard").get_data(as_text=True)
     assert "dash-cov-zero" in html and "dash-cov-thin" in html
     rows = read_csv(client.get("/dashboard/export/coverage_products.csv"))

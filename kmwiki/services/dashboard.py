@@ -162,6 +162,7 @@ class Bucket:
     end: date
     adopted: int = 0
     points: int = 0
+    contributors: int = 0  # agents paid for adopted work in the bucket: participation over time
 
     @property
     def label(self):
@@ -235,6 +236,15 @@ def _sum_by_bucket(column, value, edges, *conditions):
     return {index: int(total or 0) for index, total in rows}
 
 
+def _distinct_by_bucket(column, value, edges, *conditions):
+    """{bucket index: COUNT(DISTINCT value)} for rows whose `column` falls between consecutive `edges`."""
+    bucket = _bucket_index(column, edges, 0, len(edges) - 1).label("bucket")
+    inner = (select(bucket, value.label("value"))
+             .where(column >= edges[0], column < edges[-1], *conditions).subquery())
+    rows = db.session.execute(select(inner.c.bucket, func.count(inner.c.value.distinct())).group_by(inner.c.bucket))
+    return {index: int(total or 0) for index, total in rows}
+
+
 def timeline(period, now):
     """Entries adopted and net points awarded per local week (last 12) or month of the period."""
     # An entry counts where it was first adopted, also when retracted later: the chart is a history,
@@ -243,7 +253,9 @@ def timeline(period, now):
     edges = [_local_midnight_utc(day) for day in starts]
     adopted = _sum_by_bucket(Entry.adopted_at, literal(1), edges)
     points = _sum_by_bucket(PointAward.created_at, PointAward.amount, edges)
-    return [Bucket(unit, start, end, adopted.get(i, 0), points.get(i, 0))
+    contributors = _distinct_by_bucket(PointAward.created_at, PointAward.user_id, edges,
+                                       PointAward.reason.in_(ADOPTION_REASONS), PointAward.amount > 0)
+    return [Bucket(unit, start, end, adopted.get(i, 0), points.get(i, 0), contributors.get(i, 0))
             for i, (start, end) in enumerate(zip(starts, starts[1:]))]
 
 
@@ -265,12 +277,14 @@ class Coverage:
     def total(self):
         return sum(self.kind_totals.values())
 
-    @staticmethod
-    def level(count):
-        """How thin a cell is: "zero", "thin" or ""."""
+    def level(self, count):
+        """A cell's shade in the heat map: "zero", "thin", or "1"–"3" for the thirds up to the fullest cell."""
         if count == 0:
             return "zero"
-        return "thin" if count <= THIN_AT_MOST else ""
+        if count <= THIN_AT_MOST:
+            return "thin"
+        fullest = max(self.cells.values(), default=count)
+        return str(max(1, min(3, -(-3 * (count - THIN_AT_MOST) // max(fullest - THIN_AT_MOST, 1)))))
 
 
 def coverage(vocabulary):

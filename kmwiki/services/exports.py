@@ -50,8 +50,9 @@ def _non_contributors_table(win, now, locale):
 
 
 def _timeline_table(win, now, locale):
-    rows = [[b.start.isoformat(), b.last_day.isoformat(), b.adopted, b.points] for b in timeline(win.period, now)]
-    return [_("From"), _("To"), _("Entries adopted"), _("Points awarded")], rows
+    rows = [[b.start.isoformat(), b.last_day.isoformat(), b.adopted, b.points, b.contributors]
+            for b in timeline(win.period, now)]
+    return [_("From"), _("To"), _("Entries adopted"), _("Points awarded"), _("Agents with adopted work")], rows
 
 
 def _coverage_rows(matrix, locale):
