@@ -188,6 +188,19 @@ def test_hostile_markdown_renders_inert_everywhere(pages, api):
     pages.assert_clean()
 
 
+# Rendered controls, links and images a screen reader could not name (basic accessibility).
+UNNAMED = """root => [...root.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href], img')]
+  .filter(el => el.getClientRects().length && !el.closest('[aria-hidden="true"]'))
+  .filter(el => {
+    if (el.tagName === 'IMG') return !el.hasAttribute('alt');
+    if ((el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title || '').trim()) return false;
+    if (el.labels && [...el.labels].some(label => label.textContent.trim())) return false;
+    if (el.tagName === 'BUTTON' || el.tagName === 'A')
+      return !el.textContent.trim() && !el.querySelector('img[alt]:not([alt=""]), svg[aria-label], title');
+    if (el.type === 'submit' || el.type === 'button') return !el.value;
+    return true;
+  }).map(el => el.outerHTML.slice(0, 160))"""
+
 MAIN_PAGES = [  # name, user, path
     ("home", "agent", "/"),
     ("entry", "agent", None),
@@ -216,5 +229,9 @@ def test_main_pages_on_phone_and_desktop(pages, api):
             page = signed_in[user]
             page.goto(path or entry_path)
             assert page.locator("main, #content, body").first.is_visible()
+            assert page.locator("body").evaluate(UNNAMED) == [], f"{name} ({size}): unnamed controls"
+            if name == "home":  # keyboard users can skip the navigation first (other pages focus a field)
+                page.keyboard.press("Tab")
+                expect(page.locator(".skip-link")).to_be_focused()
             if save:
                 page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png")
