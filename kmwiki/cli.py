@@ -7,17 +7,19 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
 from flask_migrate import upgrade
+from sqlalchemy import inspect
 
 from .demo import load as demo
 from .errors import KmwikiError
+from .extensions import db
 from .models import Role, Status
 from .search import index as search_index
-from .services import defaults, importer, users
+from .services import backup as backups, defaults, importer, users
 
 
 def init_app(app):
     """Register the commands."""
-    for command in (init_db, create_user, demo_data, import_entries, reindex, search_check):
+    for command in (init_db, create_user, demo_data, import_entries, reindex, search_check, backup, restore):
         app.cli.add_command(command)
 
 
@@ -168,3 +170,33 @@ def search_check(repair):
         click.echo("Repaired.")
     elif missing or stale or orphaned:
         sys.exit(1)
+
+
+@click.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup(target):
+    """Write a consistent backup of the running wiki (database, search index, attachments) to
+    TARGET, a new .tar.gz file. Safe while the wiki serves requests."""
+    try:
+        manifest = backups.backup(target)
+    except KmwikiError as error:
+        fail(error_text(error))
+    click.echo(f"Backed up {manifest['entries']} entries and {manifest['users']} users to {target}.")
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds users.")
+@with_appcontext
+def restore(source, force):
+    """Restore a backup made by `backup`: database, search index (checked and repaired against the
+    database) and attachments. Stop the web workers first."""
+    try:
+        manifest = backups.restore(source, force=force)
+    except KmwikiError as error:
+        fail(error_text(error))
+    if inspect(db.engine).has_table("alembic_version"):
+        upgrade()  # a backup from an older version is migrated forward
+    click.echo(f"Restored {manifest['entries']} entries and {manifest['users']} users from {source} "
+               f"(taken {manifest['created_at']}).")
