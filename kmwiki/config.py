@@ -27,6 +27,9 @@ class DefaultConfig:
     ENTRIES_PER_PAGE = 20
     # Adopting reviews needed to adopt an entry (DESIGN §3); one reject always rejects.
     REVIEWS_REQUIRED = 1
+    # Set KMWIKI_HTTPS=1 behind TLS: cookies are then sent over HTTPS only, and browsers are told
+    # (Strict-Transport-Security) never to use plain HTTP for this host.
+    HTTPS = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
