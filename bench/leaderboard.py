@@ -13,27 +13,23 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kmwiki import create_app  # noqa: E402  (the path above makes the checkout importable)
 from kmwiki.extensions import db  # noqa: E402
-from kmwiki.models import Branch, PointAward, Reason, Role, Team, User, UserRole  # noqa: E402
-from kmwiki.services import ledger_sums, periods, rankings, users  # noqa: E402
+from kmwiki.models import Role, Team, User  # noqa: E402
+from kmwiki.services import ledger_sums, periods, rankings, seeding, users  # noqa: E402
 from kmwiki.services.periods import Period  # noqa: E402
 
-CHUNK = 50_000
 PASSWORD = "bench-password"
 LIMIT = 100  # what the page and the API show by default
-# (reason, share of rows, amount range): helpful votes dominate a real ledger, adoptions pay most.
-MIX = [(Reason.HELPFUL, 0.50, (1, 1)), (Reason.REVIEW, 0.20, (2, 2)), (Reason.ENTRY_ADOPTED, 0.22, (7, 33)),
-       (Reason.EDIT_ADOPTED, 0.05, (2, 8)), (Reason.RETRACTION, 0.03, (-33, -7))]
 
 
 def parse_args():
@@ -75,101 +71,29 @@ def anchor(args):
     return datetime(year, 12, 30, 12, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)
 
 
-def people(args, rng):
-    """Branches, teams, users (agents, one leader per team, a few also reviewers; 3% inactive) and roles."""
-    branches = [{"id": b + 1, "name": f"分公司{b + 1:02d}"} for b in range(args.branches)]
-    teams = [{"id": t + 1, "name": f"团队{t + 1:03d}", "branch_id": t % args.branches + 1} for t in range(args.teams)]
-    created = datetime(2020, 1, 1, tzinfo=timezone.utc)
-    accounts, roles = [], []
-    for n in range(1, args.users + 1):
-        accounts.append({"id": n, "username": f"agent{n:05d}", "display_name": f"代理人{n:05d}", "password_hash": "!",
-                      "team_id": (n - 1) % args.teams + 1, "active": rng.random() > 0.03, "locale": None,
-                      "auth_version": 1, "created_at": created})
-        roles.append({"user_id": n, "role": Role.LEADER.value if n <= args.teams else Role.AGENT.value})
-        if n % 50 == 0:
-            roles.append({"user_id": n, "role": Role.REVIEWER.value})
-    return branches, teams, accounts, roles
-
-
-def ledger(args, rng, end):
-    """Ledger rows oldest first (ids follow time, as in a real append-only ledger).
-
-    Contribution is skewed like real teams: a Pareto weight per user, so a few people earn most.
-    """
-    weights = [rng.paretovariate(1.3) for _ in range(args.users)]
-    user_ids = rng.choices(range(1, args.users + 1), weights=weights, k=args.rows)
-    reasons = rng.choices(range(len(MIX)), weights=[share for _, share, _ in MIX], k=args.rows)
-    span = args.days * 86400
-    offsets = sorted((rng.random() * span for _ in range(args.rows)), reverse=True)
-    for i in range(args.rows):
-        reason, _, (low, high) = MIX[reasons[i]]
-        yield (user_ids[i], rng.randint(low, high), reason.value, f"bench:{i}", None,
-               end - timedelta(seconds=offsets[i]))
-
-
 def seed(app, args, dialect):
     """Create the schema and bulk-load people and ledger into the app's database."""
     rng = random.Random(args.seed)
     end = anchor(args)
     with app.app_context():
         db.create_all()
-        branches, teams, accounts, roles = people(args, rng)
-        with db.engine.begin() as connection:
-            connection.execute(insert(Branch), branches)
-            connection.execute(insert(Team), teams)
-            for start in range(0, len(accounts), CHUNK):
-                connection.execute(insert(User), accounts[start:start + CHUNK])
-            connection.execute(insert(UserRole), roles)
-            if dialect == "postgresql":
-                for table in ("branches", "teams", "users"):
-                    connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                            f"(SELECT max(id) FROM {table}))"))
+        scale = seeding.Scale(branches=args.branches, teams=args.teams, users=args.users, entries=0,
+                              ledger=args.rows, days=args.days, seed=args.seed)
+        seeding.insert_people(*seeding.people(scale, rng))
         started = time.perf_counter()
-        rows = ledger(args, rng, end)
-        raw = db.engine.raw_connection()
-        try:
-            if dialect == "postgresql":
-                copy_rows(raw, rows, args.rows)
-            else:
-                insert_rows(raw, rows, args.rows)
-            raw.commit()
-        finally:
-            raw.close()
+        done = 0
+
+        def step(count):
+            nonlocal done
+            done += count
+            progress("ledger", done, args.rows)
+        seeding.insert_ledger(seeding.ledger(scale, rng, end), progress=step)
         print(f"  seeded {args.rows:,} ledger rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         with db.engine.begin() as connection:
             for statement in args.ddl:
                 connection.execute(text(statement))
         analyze(dialect)
     return end
-
-
-def insert_rows(raw, rows, total):
-    """SQLite: executemany in chunks, created_at formatted exactly as the model's column stores it."""
-    stamp = PointAward.__table__.c.created_at.type.bind_processor(db.engine.dialect)
-    cursor = raw.cursor()
-    sql = "INSERT INTO point_awards (user_id, amount, reason, cause, entry_id, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-    done, chunk = 0, []
-    for row in rows:
-        chunk.append((*row[:5], stamp(row[5])))
-        if len(chunk) == CHUNK:
-            cursor.executemany(sql, chunk)
-            done += len(chunk)
-            chunk.clear()
-            progress("ledger", done, total)
-    if chunk:
-        cursor.executemany(sql, chunk)
-        progress("ledger", done + len(chunk), total)
-
-
-def copy_rows(raw, rows, total):
-    """PostgreSQL: COPY through psycopg's cursor.copy."""
-    cursor = raw.cursor()
-    with cursor.copy("COPY point_awards (user_id, amount, reason, cause, entry_id, created_at) FROM STDIN") as copy:
-        for done, row in enumerate(rows, 1):
-            copy.write_row(row)
-            if done % CHUNK == 0:
-                progress("ledger", done, total)
-    progress("ledger", total, total)
 
 
 def analyze(dialect):

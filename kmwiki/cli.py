@@ -14,12 +14,14 @@ from .errors import KmwikiError
 from .extensions import db
 from .models import Role, Status
 from .search import index as search_index
-from .services import backup as backups, defaults, importer, users
+from .services import backup as backups, defaults, importer, seeding, users
+from .services import users as users_service  # `users` is also an option name below
 
 
 def init_app(app):
     """Register the commands."""
-    for command in (init_db, create_user, demo_data, import_entries, reindex, search_check, backup, restore):
+    for command in (init_db, create_user, demo_data, import_entries, reindex, search_check, backup, restore,
+                    seed_scale):
         app.cli.add_command(command)
 
 
@@ -148,6 +150,10 @@ def import_entries(source, status, author_name, skip_existing, dry_run):
 @with_appcontext
 def reindex():
     """Rebuild the search index from the database (the source of truth)."""
+    rebuild_index()
+
+
+def rebuild_index():
     ix = search_index.get_index()
     with click.progressbar(length=search_index.entry_count(), label="Indexing entries") as bar:
         total = search_index.rebuild(ix, progress=bar.update)
@@ -200,3 +206,37 @@ def restore(source, force):
         upgrade()  # a backup from an older version is migrated forward
     click.echo(f"Restored {manifest['entries']} entries and {manifest['users']} users from {source} "
                f"(taken {manifest['created_at']}).")
+
+
+@click.command("seed-scale")
+@click.option("--entries", default=100_000, show_default=True, help="Adopted entries (from the demo texts).")
+@click.option("--users", default=10_000, show_default=True, help="Users (no password: they cannot sign in).")
+@click.option("--teams", default=50, show_default=True)
+@click.option("--branches", default=5, show_default=True)
+@click.option("--ledger", default=1_000_000, show_default=True, help="Point ledger rows over the last --days.")
+@click.option("--days", default=400, show_default=True)
+@click.option("--seed", default=7, show_default=True, help="Random seed: the same numbers give the same data.")
+@click.option("--no-index", is_flag=True, help="Skip building the search index (run `reindex` later).")
+@with_appcontext
+def seed_scale(entries, users, teams, branches, ledger, days, seed, no_index):
+    """Fill an empty database at the scale of DESIGN §10 for load runs and benchmarks (bulk inserts)."""
+    if users_service.count_users():
+        fail("the database already has users; seed-scale fills an empty database only")
+    if users < teams:
+        fail("--users must be at least --teams (each team gets a leader)")
+    defaults.ensure_defaults()
+    scale = seeding.Scale(branches=branches, teams=teams, users=users, entries=entries, ledger=ledger, days=days,
+                          seed=seed)
+    bars = {"entries": click.progressbar(length=entries, label="Entries"),
+            "ledger": click.progressbar(length=ledger, label="Ledger rows")}
+    updates = current_app.config["SEARCH_INDEX_UPDATES"]
+    current_app.config["SEARCH_INDEX_UPDATES"] = False  # bulk rows have no commit hook; indexed below
+    try:
+        seeding.seed(scale, progress=lambda name, count: bars[name].update(count))
+    finally:
+        current_app.config["SEARCH_INDEX_UPDATES"] = updates
+    for bar in bars.values():
+        bar.render_finish()
+    click.echo(f"Seeded {branches} branches, {teams} teams, {users} users, {entries} entries, {ledger} ledger rows.")
+    if not no_index:
+        rebuild_index()
