@@ -1,10 +1,11 @@
 """Sign-in, sessions, password change, CSRF, rate limits and language choice, over HTTP."""
 import pytest
+from sqlalchemy import select
 
 from conftest import WikiClient
 from kmwiki import create_app
 from kmwiki.extensions import db
-from kmwiki.models import User
+from kmwiki.models import AuditEvent, User
 
 REDIS_URL = "redis://127.0.0.1:6379"
 
@@ -149,3 +150,15 @@ def test_login_limit_is_shared_through_redis(tmp_path, monkeypatch):
     for app in (first, second):
         with app.app_context():
             db.engine.dispose()
+
+
+def test_sign_ins_and_failed_attempts_are_audited(app, client, make_user):
+    make_user("alice")
+    client.login("alice")
+    client.post("/api/v1/tokens", json={"username": "alice", "password": "wrong-password"})
+    client.post("/api/v1/tokens", json={"username": "nobody", "password": "x"})
+    with app.app_context():
+        events = [(e.action, e.actor_id is not None, e.details["channel"], e.details["username"])
+                  for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert events == [("signed_in", True, "web", "alice"), ("sign_in_failed", False, "api", "alice"),
+                      ("sign_in_failed", False, "api", "nobody")]

@@ -19,7 +19,7 @@ def _digest(token):
 
 def issue(username, password, days):
     """A new token for valid credentials; only its digest is stored."""
-    user = users.authenticate(username, password)
+    user = users.authenticate(username, password, channel="api")
     if user is None:
         raise Unauthorized(_l("Wrong username or password."))
     token = secrets.token_urlsafe(32)

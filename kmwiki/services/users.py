@@ -47,15 +47,17 @@ def create_user(username, password, roles, display_name=None, team=None):
     return user
 
 
-def authenticate(username, password):
-    """The active user with these credentials, or None."""
-    user = db.session.scalar(select(User).where(User.username == (username or "").strip().lower()))
+def authenticate(username, password, channel="web"):
+    """The active user with these credentials, or None. Every attempt goes to the audit log."""
+    name = (username or "").strip().lower()
+    user = db.session.scalar(select(User).where(User.username == name))
     if user is None:
         check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
-        return None
-    if not user.active or not user.check_password(password or ""):
-        return None
-    return user
+    accepted = user is not None and user.active and user.check_password(password or "")
+    activity.audit(user if accepted else None, "signed_in" if accepted else "sign_in_failed",
+                   channel=channel, username=name[:80])
+    db.session.commit()
+    return user if accepted else None
 
 
 def load_session_user(session_id):
