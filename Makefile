@@ -23,7 +23,7 @@ test: install-dev translations browser
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 browser:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update && \
-		$(SUDO) apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-cjk)
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
