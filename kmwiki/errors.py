@@ -44,8 +44,8 @@ class Invalid(KmwikiError):
 
 
 def wants_json():
-    """True for API calls and clients that asked for JSON."""
-    if request.path.startswith("/api/"):
+    """True for API calls, the editor's script endpoints, and clients that asked for JSON."""
+    if request.path.startswith(("/api/", "/editor/")):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

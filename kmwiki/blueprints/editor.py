@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from .. import markup
-from ..errors import Forbidden, Invalid, KmwikiError, Unauthorized, error_response
+from ..errors import Forbidden, Invalid, Unauthorized
 from ..extensions import limiter
 from ..models import Vocabulary
 from ..services import access, attachments, entries, taxonomy
@@ -40,17 +40,6 @@ def signed_in_json(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-@bp.errorhandler(KmwikiError)
-def editor_error(error):
-    """The editor's POST endpoints are called by script: always answer them with the JSON envelope."""
-    if request.method != "POST":
-        return error_response(error.status, error.code, error.message, error.fields)
-    body = {"code": error.code, "message": str(error.message)}
-    if error.fields:
-        body["fields"] = {name: [str(m) for m in msgs] for name, msgs in error.fields.items()}
-    return jsonify(error=body), error.status
 
 
 @bp.post("/editor/preview")
