@@ -102,7 +102,8 @@ def expand(terms):
     expanded = list(terms)
     for group in db.session.scalars(select(SynonymGroup)):
         words = group.word_list
-        if any(set(analysis.query_terms(word)) <= present for word in words if analysis.query_terms(word)):
+        named = (set(analysis.query_terms(word)) for word in words)
+        if any(word_terms and word_terms <= present for word_terms in named):
             expanded += [t for word in words for t in analysis.word_terms(word) if t not in expanded]
     return expanded
 
@@ -184,8 +185,7 @@ def _suggestion(searcher, text, terms):
     """
     suggestion = text
     for term in terms:
-        if len(term) < (4 if term.isascii() else 3) or any(
-                searcher.doc_frequency(name, term) for name in ranking.FIELD_BOOSTS):
+        if len(term) < (4 if term.isascii() else 3) or ranking.indexed(searcher, term):
             continue
         guesses = searcher.suggest("title", term, limit=1, maxdist=1, prefix=1)
         if guesses:
