@@ -15,7 +15,6 @@ from .extensions import db
 from .models import Role, Status
 from .search import index as search_index
 from .services import backup as backups, defaults, importer, seeding, users
-from .services import users as users_service  # `users` is also an option name below
 
 
 def init_app(app):
@@ -210,7 +209,7 @@ def restore(source, force):
 
 @click.command("seed-scale")
 @click.option("--entries", default=100_000, show_default=True, help="Adopted entries (from the demo texts).")
-@click.option("--users", default=10_000, show_default=True, help="Users (no password: they cannot sign in).")
+@click.option("--users", "user_count", default=10_000, show_default=True, help="Users (no password: they cannot sign in).")
 @click.option("--teams", default=50, show_default=True)
 @click.option("--branches", default=5, show_default=True)
 @click.option("--ledger", default=1_000_000, show_default=True, help="Point ledger rows over the last --days.")
@@ -218,14 +217,14 @@ def restore(source, force):
 @click.option("--seed", default=7, show_default=True, help="Random seed: the same numbers give the same data.")
 @click.option("--no-index", is_flag=True, help="Skip building the search index (run `reindex` later).")
 @with_appcontext
-def seed_scale(entries, users, teams, branches, ledger, days, seed, no_index):
+def seed_scale(entries, user_count, teams, branches, ledger, days, seed, no_index):
     """Fill an empty database at the scale of DESIGN §10 for load runs and benchmarks (bulk inserts)."""
-    if users_service.count_users():
+    if users.count_users():
         fail("the database already has users; seed-scale fills an empty database only")
-    if users < teams:
+    if user_count < teams:
         fail("--users must be at least --teams (each team gets a leader)")
     defaults.ensure_defaults()
-    scale = seeding.Scale(branches=branches, teams=teams, users=users, entries=entries, ledger=ledger, days=days,
+    scale = seeding.Scale(branches=branches, teams=teams, users=user_count, entries=entries, ledger=ledger, days=days,
                           seed=seed)
     bars = {"entries": click.progressbar(length=entries, label="Entries"),
             "ledger": click.progressbar(length=ledger, label="Ledger rows")}
@@ -237,6 +236,6 @@ def seed_scale(entries, users, teams, branches, ledger, days, seed, no_index):
         current_app.config["SEARCH_INDEX_UPDATES"] = updates
     for bar in bars.values():
         bar.render_finish()
-    click.echo(f"Seeded {branches} branches, {teams} teams, {users} users, {entries} entries, {ledger} ledger rows.")
+    click.echo(f"Seeded {branches} branches, {teams} teams, {user_count} users, {entries} entries, {ledger} ledger rows.")
     if not no_index:
         rebuild_index()
