@@ -90,7 +90,7 @@ class Classification:
     tags: list[Tag]
 
 
-def _validate(data):
+def validate(data):
     """Normalise an input in place and resolve its categories; raises Invalid with every field error."""
     data.title = " ".join(data.title.split())
     data.body = data.body.replace("\r\n", "\n")
@@ -129,7 +129,7 @@ def create(data, author, status=Status.DRAFT):
     """Create an entry with its first revision; a draft unless a trusted import says otherwise."""
     if not access.can_contribute(author):
         raise Forbidden()
-    classification = _validate(data)
+    classification = validate(data)
     entry = Entry(author=author, status=status, title=data.title, kind=classification.kind, latest_number=1)
     if status == Status.ADOPTED:
         entry.published_number, entry.adopted_at = 1, utcnow()
@@ -148,7 +148,7 @@ def save_edit(entry_id, data, base, editor):
         if entry.status == Status.PENDING:
             raise Conflict(_l("The entry is under review and cannot be edited now."))
         raise Forbidden()
-    classification = _validate(data)
+    classification = validate(data)
     if base != entry.latest_number:
         raise EditConflict(entry, base)
     latest = revision(entry, entry.latest_number)
@@ -195,7 +195,7 @@ def publish(entry_id, number):
 def make_public(entry, published):
     """Make a revision the one readers see; the caller moves the status and commits."""
     entry.published_number = published.number
-    _show(entry, published, _validate(EntryInput.from_revision(published, published.note)))
+    _show(entry, published, validate(EntryInput.from_revision(published, published.note)))
 
 
 def _add_revision(entry, number, data, author):

@@ -254,8 +254,8 @@ def _check(data):
     # (see database.insert_once), which the tag rows' own savepoint would otherwise be.
     savepoint = db.session.begin_nested()
     try:
-        # entries.create has no validate-only mode; _validate is the very check it runs first.
-        entries._validate(data)
+        # The very check entries.create runs first, without creating anything.
+        entries.validate(data)
     finally:
         savepoint.rollback()
         db.session.rollback()
