@@ -1,4 +1,5 @@
 """Command-line tools: `flask --app kmwiki COMMAND --help`."""
+import os
 import sys
 from pathlib import Path
 
@@ -147,15 +148,18 @@ def import_entries(source, status, author_name, skip_existing, dry_run):
 
 @click.command("reindex")
 @with_appcontext
-def reindex():
-    """Rebuild the search index from the database (the source of truth)."""
-    rebuild_index()
+@click.option("--processes", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
+              help="Processes building the index side by side.")
+def reindex(processes):
+    """Rebuild the search index from the database (the source of truth). Searches keep using the
+    old index until the new one is complete."""
+    rebuild_index(processes)
 
 
-def rebuild_index():
-    ix = search_index.get_index()
+def rebuild_index(processes=None):
+    ix = search_index.get_index(fill=False)
     with click.progressbar(length=search_index.entry_count(), label="Indexing entries") as bar:
-        total = search_index.rebuild(ix, progress=bar.update)
+        total = search_index.rebuild(ix, progress=bar.update, processes=processes)
     click.echo(f"Indexed {total} entries.")
 
 

@@ -6,34 +6,39 @@ The database is the source of truth; the index is derived data, written only aft
 """
 import fcntl
 import logging
+import os
 import shutil
 import threading
-from datetime import timezone
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, select
 from whoosh import index as whoosh_index
 from whoosh.columns import VarBytesColumn
-from whoosh.fields import BOOLEAN, COLUMN, DATETIME, ID, KEYWORD, NUMERIC, TEXT, Schema
-from whoosh.writing import CLEAR, MERGE_SMALL
+from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.writing import MERGE_SMALL
 
 from ..extensions import db
-from ..models import Entry, HelpfulVote, Revision, Status, Team, User
-from . import analysis, ranking
+from ..models import Entry, HelpfulVote, Revision, Status
+from . import analysis, bulkwriter, ranking
 
 log = logging.getLogger(__name__)
 # Bump when the schema or the tokens the analyzer makes change: an index under another name is
 # then rebuilt at start instead of being searched with terms it does not hold.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 INDEX_NAME = f"entries_v{INDEX_VERSION}"
 WRITE_TIMEOUT = 60.0  # seconds a writer waits for another process's lock before giving up
 MERGE_AT_SEGMENTS = 8
+PARALLEL_FROM = 4000  # entries per process at least: forking costs more than it saves below
 _open_lock = threading.Lock()
 
 
 def schema():
-    """Fields: analysed text (title weighted highest), facet keywords, visibility and sort keys."""
+    """Fields: analysed text (title weighted highest), facet keywords, and what search-check compares.
+
+    Only what queries read is indexed: visibility and sort keys live in the card column, so
+    author, team, dates and helpful counts are not indexed fields (their tiered numeric terms
+    were a quarter of all postings, and postings are what reindexing spends its time on)."""
     text = analysis.analyzer()
     # No positions (phrase=False): queries are OR-grouped terms and snippets are marked by
     # services/search.py, so positions would only double the index and slow every write.
@@ -46,15 +51,8 @@ def schema():
         product=KEYWORD(commas=True, scorable=False),
         segment=KEYWORD(commas=True, scorable=False),
         tag=KEYWORD(commas=True, scorable=False),
-        author=ID(stored=True),
-        author_id=ID,
-        team=ID,
-        status=ID(stored=True),
-        public=BOOLEAN,
-        revision=NUMERIC(stored=True),
-        created=DATETIME(sortable=True),
-        updated=DATETIME(sortable=True),
-        helpful=NUMERIC(sortable=True, stored=True),
+        status=STORED,
+        revision=STORED,
         card=COLUMN(VarBytesColumn()),  # what search/ranking.py needs of a hit, read per segment
     )
 
@@ -63,14 +61,15 @@ def index_dir():
     return Path(current_app.instance_path) / "search_index"
 
 
-def get_index():
-    """The open index for this process; created, or rebuilt from the database, when missing or corrupt."""
+def get_index(fill=True):
+    """The open index for this process; created, and rebuilt from the database unless fill is
+    False (the caller rebuilds it next), when missing, of an older version or corrupt."""
     cache = current_app.extensions.setdefault("kmwiki.search_index", {})
     path = index_dir()
     with _open_lock:
         ix = cache.get(str(path))
         if ix is None:
-            ix = _open_or_rebuild(path)
+            ix = _open_or_rebuild(path, fill)
             cache[str(path)] = ix
     return ix
 
@@ -96,7 +95,7 @@ def searcher():
     return _threads.searcher
 
 
-def _open_or_rebuild(path):
+def _open_or_rebuild(path, fill):
     path.parent.mkdir(parents=True, exist_ok=True)
     # Workers starting together: one builds a missing index, the others wait and then open it.
     with open(path.parent / "search_index.lock", "a") as lock:
@@ -113,7 +112,8 @@ def _open_or_rebuild(path):
         shutil.rmtree(path, ignore_errors=True)  # old versions' files and corrupt segments
         path.mkdir(parents=True)
         ix = whoosh_index.create_in(str(path), schema(), indexname=INDEX_NAME)
-        rebuild(ix)
+        if fill:
+            rebuild(ix)
         return ix
 
 
@@ -132,11 +132,10 @@ def documents(entry_ids, connection):
         return {}
     face = func.coalesce(Entry.published_number, Entry.latest_number)
     rows = connection.execute(
-        select(Entry.id, Entry.status, Entry.author_id, Entry.published_number, Entry.created_at, Entry.updated_at,
+        select(Entry.id, Entry.status, Entry.author_id, Entry.published_number, Entry.updated_at,
                Revision.number, Revision.title, Revision.body, Revision.kind_slug, Revision.products,
-               Revision.segments, Revision.tags, User.username, Team.name.label("team"))
+               Revision.segments, Revision.tags)
         .join(Revision, (Revision.entry_id == Entry.id) & (Revision.number == face))
-        .join(User, User.id == Entry.author_id).outerjoin(Team, Team.id == User.team_id)
         .where(Entry.id.in_(entry_ids))).all()
     helpful = dict(connection.execute(
         select(HelpfulVote.entry_id, func.count()).where(HelpfulVote.entry_id.in_(entry_ids))
@@ -151,16 +150,8 @@ def _document(row, helpful):
     return {
         "id": str(row.id), "title": row.title, "body": row.body, "tags_text": " ".join(row.tags),
         "kind": row.kind_slug, "product": ",".join(row.products), "segment": ",".join(row.segments),
-        "tag": ",".join(row.tags), "author": row.username, "author_id": str(row.author_id),
-        "team": row.team or "", "status": row.status, "revision": row.number,
-        "public": public, "created": _naive_utc(row.created_at), "updated": _naive_utc(row.updated_at),
-        "helpful": helpful, "card": card,
+        "tag": ",".join(row.tags), "status": str(row.status), "revision": row.number, "card": card,
     }
-
-
-def _naive_utc(moment):
-    """Whoosh DATETIME stores naive values; everything here is UTC."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def update(ix, entry_ids):
@@ -197,23 +188,43 @@ def all_entry_ids(connection):
     return connection.execute(select(Entry.id).order_by(Entry.id)).scalars().all()
 
 
-def rebuild(ix, batch=500, progress=None):
-    """Replace the whole index with documents for every entry, in batches; returns how many."""
+def rebuild(ix, progress=None, processes=None):
+    """Replace the whole index with documents for every entry; returns how many.
+
+    Up to `processes` (default: one per CPU) build shares of at least PARALLEL_FROM entries side
+    by side (search/bulkwriter.py). Entries saved meanwhile, whose own index writes may have timed
+    out waiting for the rebuild's lock, are caught up at the end.
+    """
     with db.engine.connect() as connection:
         ids = all_entry_ids(connection)
-        w = writer(ix)
-        try:
-            for start in range(0, len(ids), batch):
-                chunk = ids[start:start + batch]
-                for doc in documents(chunk, connection).values():
-                    w.add_document(**doc)
-                if progress:
-                    progress(len(chunk))
-        except BaseException:
-            w.cancel()
-            raise
-        w.commit(mergetype=CLEAR)  # the new segments replace everything indexed before
+    count = max(1, min(processes or os.cpu_count() or 1, len(ids) // PARALLEL_FROM))
+    shares = [ids[k * len(ids) // count:(k + 1) * len(ids) // count] for k in range(count)]
+    bulkwriter.build(ix, shares, _fill, progress, timeout=WRITE_TIMEOUT, after_fork=_forget_connections)
+    repair(ix)
     return len(ids)
+
+
+def _fill(writer, ids, progress, batch=500):
+    with db.engine.connect() as connection:
+        for start in range(0, len(ids), batch):
+            chunk = ids[start:start + batch]
+            for doc in documents(chunk, connection).values():
+                writer.add_document(**doc)
+            if progress:
+                progress(len(chunk))
+
+
+def _forget_connections():
+    """In a forked process: the pooled connections belong to the parent; open new ones."""
+    db.engine.dispose(close=False)
+
+
+def repair(ix):
+    """Reindex what check() finds missing, stale or orphaned; returns those entry ids."""
+    wrong = set().union(*check(ix))
+    if wrong:
+        update(ix, wrong)
+    return wrong
 
 
 def check(ix):

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import NamedTuple
 
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.matching.wrappers import FilterMatcher
-from whoosh.util.numeric import byte_to_length
+
+from .bulkwriter import field_lengths
 
 K1, B = 1.2, 0.75
 FIELD_BOOSTS = {"title": 3.0, "tags_text": 2.0, "body": 1.0}
@@ -122,11 +122,8 @@ class SegmentView:
 
 
 def _lengths(reader, name):
-    """The field's length per document (Whoosh keeps them as a byte column, read here in one go)."""
-    perdoc = reader._perdoc  # noqa: SLF001 — Whoosh has no public bulk read of the lengths
-    if not perdoc.has_column(_lenfield(name)):  # no document of the segment has text in this field
-        return [0] * reader.doc_count_all()
-    return [byte_to_length(b) for b in perdoc.column_reader(_lenfield(name), LENGTHS_COLUMN)]
+    """The field's length per document (Whoosh has no public bulk read of the lengths)."""
+    return field_lengths(reader._perdoc, name) or [0] * reader.doc_count_all()  # noqa: SLF001
 
 
 def segment_view(reader):
