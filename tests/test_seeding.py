@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from kmwiki.extensions import db
-from kmwiki.models import Entry, PointAward, Status, Team, User
+from kmwiki.models import Entry, PointAward, Status, Team, User, Vocabulary
 from kmwiki.search import index
-from kmwiki.services import rankings, seeding
+from kmwiki.services import entries, rankings, reading, seeding
 
 
 def test_seed_scale_fills_an_empty_database(app):
@@ -23,6 +23,14 @@ def test_seed_scale_fills_an_empty_database(app):
         assert index.check(index.get_index()) == ([], [], [])
         board = rankings.leaderboard("user", "all", limit=10)
         assert len(board) == 10 and board[0].points >= board[-1].points
+        # Classified like entries saved through the editor: browsable and related by product, segment, tag.
+        entry = db.session.get(Entry, 1)
+        revision = entries.revision(entry, 1)
+        assert sorted(c.slug for c in entry.categories if c.vocabulary != Vocabulary.KIND) == \
+            sorted(revision.products + revision.segments)
+        assert [t.name for t in entry.tags] == sorted(revision.tags)
+        reader = db.session.get(User, 1)
+        assert reading.related(entry, reader)
     again = runner.invoke(args=["seed-scale", "--entries", "1", "--users", "1", "--teams", "1", "--ledger", "1"])
     assert again.exit_code == 1 and "empty database" in again.output
 

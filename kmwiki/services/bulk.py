@@ -5,8 +5,9 @@ search index is rebuilt afterwards (search/index.py `rebuild`), since no commit 
 from sqlalchemy import insert, select
 
 from ..extensions import db
-from ..models import Category, Entry, Revision, Status, Vocabulary
+from ..models import Category, Entry, Revision, Status, Tag, Vocabulary
 from ..models.base import utcnow
+from ..models.entry import entry_categories, entry_tags
 
 CHUNK = 2000  # rows per INSERT round trip: large enough to be fast, small enough for SQLite's limits
 
@@ -16,6 +17,9 @@ def insert_adopted_entries(records, author_id, progress=None):
     products, segments and tags are optional lists. Returns the new entry ids in record order."""
     kinds = dict(db.session.execute(
         select(Category.slug, Category.id).where(Category.vocabulary == Vocabulary.KIND)).all())
+    classes = {(vocabulary, slug): category_id for vocabulary, slug, category_id in db.session.execute(
+        select(Category.vocabulary, Category.slug, Category.id)
+        .where(Category.vocabulary.in_([Vocabulary.PRODUCT, Vocabulary.SEGMENT])))}
     now = utcnow()
     ids = []
     for start in range(0, len(records), CHUNK):
@@ -25,11 +29,37 @@ def insert_adopted_entries(records, author_id, progress=None):
                                        [_entry_row(record, kinds, author_id, now) for record in chunk]).all()
         db.session.execute(insert(Revision), [_revision_row(entry_id, record, author_id, now)
                                               for entry_id, record in zip(chunk_ids, chunk)])
+        _classify(zip(chunk_ids, chunk), classes)
         db.session.commit()
         ids += chunk_ids
         if progress:
             progress(len(chunk))
     return ids
+
+
+def _classify(entries, classes):
+    """The browse and "related" links of what the revisions say: product lines, segments, tags."""
+    entries = list(entries)
+    tag_ids = _tag_ids({name for _, record in entries for name in record.get("tags", [])})
+    links = [{"entry_id": entry_id, "category_id": classes[vocabulary, slug]} for entry_id, record in entries
+             for vocabulary, key in ((Vocabulary.PRODUCT, "products"), (Vocabulary.SEGMENT, "segments"))
+             for slug in record.get(key, [])]
+    tagged = [{"entry_id": entry_id, "tag_id": tag_ids[name]} for entry_id, record in entries
+              for name in dict.fromkeys(record.get("tags", []))]
+    if links:
+        db.session.execute(insert(entry_categories), links)
+    if tagged:
+        db.session.execute(insert(entry_tags), tagged)
+
+
+def _tag_ids(names):
+    """Tag ids by name, creating the tags that do not exist yet."""
+    known = dict(db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).all()) if names else {}
+    missing = sorted(names - set(known))
+    if missing:
+        db.session.execute(insert(Tag), [{"name": name} for name in missing])
+        known.update(db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(missing))).all())
+    return known
 
 
 def _entry_row(record, kinds, author_id, now):
