@@ -1,9 +1,14 @@
 """Flask-WTF forms: the shape of page input. Services check its meaning."""
+import functools
+
+from babel import support
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
+from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -12,6 +17,20 @@ from .services.review import ReviewInput
 
 # Explicit messages: WTForms' built-in ones are not in kmwiki's catalog.
 REQUIRED = _l("This field is required.")
+
+
+class KmwikiForm(FlaskForm):
+    """A FlaskForm whose WTForms messages come from a catalog read once per language: Flask-WTF
+    reads it from disk again on every request (1-2 ms of each page with a form)."""
+
+    class Meta:
+        def get_translations(self, form):
+            return wtforms_translations(str(get_locale()))
+
+
+@functools.lru_cache(maxsize=8)
+def wtforms_translations(locale):
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
 
 
 def as_choices(pairs):
@@ -23,14 +42,14 @@ def max_length(n):
     return Length(max=n, message=_l("At most %(n)s characters.", n=n))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(KmwikiForm):
     username = StringField(_l("Username"), validators=[DataRequired(REQUIRED), max_length(40)])
     password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), max_length(200)])
     remember = BooleanField(_l("Keep me signed in on this device"))
     next = HiddenField()
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(KmwikiForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(REQUIRED)])
     new_password = PasswordField(_l("New password"), validators=[
         DataRequired(REQUIRED), Length(min=8, max=200, message=_l("Use 8 to 200 characters."))])
@@ -38,7 +57,7 @@ class PasswordForm(FlaskForm):
                             validators=[DataRequired(REQUIRED), EqualTo("new_password", _l("The passwords differ."))])
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(KmwikiForm):
     lang = HiddenField(validators=[DataRequired(REQUIRED)])
     next = HiddenField()
 
@@ -50,7 +69,7 @@ class CheckboxListField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class EntryForm(FlaskForm):
+class EntryForm(KmwikiForm):
     """Create or edit an entry. Field names match the JSON API."""
 
     title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), max_length(200)])
@@ -98,7 +117,7 @@ class EntryForm(FlaskForm):
                 target.errors = list(target.errors) + [str(m) for m in messages]
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(KmwikiForm):
     """A button-only form (revert, logout): carries the CSRF token and the base revision."""
 
     base_revision = IntegerField(validators=[Optional()])
@@ -113,7 +132,7 @@ ROLE_LABELS = {
 NO_TEAM = 0
 
 
-class UserForm(FlaskForm):
+class UserForm(KmwikiForm):
     """An administrator edits a user's name, roles, team and active flag."""
 
     display_name = StringField(_l("Display name"), validators=[DataRequired(REQUIRED), max_length(80)])
@@ -133,11 +152,11 @@ class NewUserForm(UserForm):
     password = PasswordField(_l("Initial password"), validators=[DataRequired(REQUIRED), max_length(200)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(KmwikiForm):
     new_password = PasswordField(_l("New password"), validators=[DataRequired(REQUIRED), max_length(200)])
 
 
-class TeamForm(FlaskForm):
+class TeamForm(KmwikiForm):
     branch = StringField(_l("Branch"), validators=[DataRequired(REQUIRED), max_length(80)])
     name = StringField(_l("Team"), validators=[DataRequired(REQUIRED), max_length(80)])
 
@@ -145,7 +164,7 @@ class TeamForm(FlaskForm):
 SCORE_CHOICES = [(str(n), str(n)) for n in range(1, 6)]
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(KmwikiForm):
     """The reviewer's verdict. One `score_<criterion>` radio group per rubric criterion is added by
     `review_form`, because the rubric is data."""
 
@@ -176,15 +195,15 @@ def review_form(rubric, locale, formdata=None):
     return form_class(formdata=formdata) if formdata is not None else form_class()
 
 
-class RetractForm(FlaskForm):
+class RetractForm(KmwikiForm):
     reason = TextAreaField(_l("Reason for retracting"), validators=[DataRequired(REQUIRED), max_length(500)])
 
 
-class RuleValueForm(FlaskForm):
+class RuleValueForm(KmwikiForm):
     value = IntegerField(_l("Value"), validators=[InputRequired(REQUIRED), NumberRange(0, 10_000)])
 
 
-class ComplianceRuleForm(FlaskForm):
+class ComplianceRuleForm(KmwikiForm):
     phrase = StringField(_l("Phrase"), validators=[DataRequired(REQUIRED), max_length(80)])
     action = SelectField(_l("Action"), validate_choice=False,
                          choices=as_choices([("block", _l("Block adoption")), ("flag", _l("Flag for the reviewer"))]))
@@ -192,7 +211,7 @@ class ComplianceRuleForm(FlaskForm):
     active = BooleanField(_l("Active"), default=True)
 
 
-class CriterionForm(FlaskForm):
+class CriterionForm(KmwikiForm):
     slug = StringField(_l("Key"), validators=[DataRequired(REQUIRED), max_length(40)])
     name_zh = StringField(_l("Chinese name"), validators=[DataRequired(REQUIRED), max_length(80)])
     name_en = StringField(_l("English name"), validators=[DataRequired(REQUIRED), max_length(80)])
@@ -201,7 +220,7 @@ class CriterionForm(FlaskForm):
     active = BooleanField(_l("Active"), default=True)
 
 
-class SynonymGroupForm(FlaskForm):
+class SynonymGroupForm(KmwikiForm):
     """An administrator adds or changes a synonym group; the synonyms service checks the words."""
 
     words = StringField(_l("Words that mean the same"), validators=[DataRequired(REQUIRED), max_length(400)],

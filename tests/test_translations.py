@@ -3,8 +3,10 @@ import re
 
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
+from werkzeug.datastructures import MultiDict
 
 from kmwiki import ROOT
+from kmwiki.forms import ConfirmForm
 
 CATALOG = ROOT / "kmwiki" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
@@ -40,3 +42,12 @@ def test_translations_keep_their_placeholders():
     broken = [first(m.id) for m in catalog if m.id and first(m.string)
               and set(PLACEHOLDER.findall(first(m.id))) != set(PLACEHOLDER.findall(first(m.string)))]
     assert broken == []
+
+
+def test_wtforms_own_messages_follow_the_ui_language(app):
+    """WTForms' built-in messages (its own catalog, read once per language) speak the reader's language."""
+    for cookie, expected in (("", "不是有效的整数。"), ("kmwiki_lang=en", "Not a valid integer value.")):
+        with app.test_request_context("/", headers={"Cookie": cookie} if cookie else {}):
+            form = ConfirmForm(formdata=MultiDict({"base_revision": "abc"}), meta={"csrf": False})
+            assert not form.validate()
+            assert form.errors == {"base_revision": [expected]}
