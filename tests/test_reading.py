@@ -93,6 +93,21 @@ def test_related_entries_break_ties_by_helpful_votes(app, client, make_user, mak
     assert quiet and carol
 
 
+def test_related_entries_weigh_the_newest_of_each_shared_classification(app, make_user, make_entry, monkeypatch):
+    """With more entries per classification than are weighed, the best overlap among the newest of
+    each wins, and an entry sharing everything is still found through its rarest classification."""
+    monkeypatch.setattr(reading, "RELATED_CANDIDATES", 3)
+    alice, bob = make_user("alice"), make_user("bob")
+    old_twin = make_entry(bob, title="早期的同类条目", status=Status.ADOPTED, products=("medical",), tags=("犹豫期",))
+    crowd = [make_entry(bob, title=f"同一产品线{n}", status=Status.ADOPTED, products=("medical",), segments=(),
+                        tags=("保费",)) for n in range(5)]
+    me = make_entry(alice, title="本条", status=Status.ADOPTED, products=("medical",), tags=("犹豫期",))
+    with app.app_context():
+        found = [e.id for e in reading.related(db.session.get(reading.Entry, me), db.session.get(User, alice))]
+    assert found[0] == old_twin  # shares product and tag: found through the tag's newest entries
+    assert set(found[1:]) == set(crowd[-3:])  # the product line's three newest
+
+
 def test_bookmark_toggle_and_list(app, client, make_user, make_entry):
     alice, bob = make_user("alice"), make_user("bob")
     entry_id = make_entry(bob, title="值得收藏", status=Status.ADOPTED)

@@ -52,14 +52,17 @@ entry_categories = Table(
     "entry_categories",
     db.metadata,
     Column("entry_id", ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
-    Column("category_id", ForeignKey("categories.id"), primary_key=True, index=True),
+    Column("category_id", ForeignKey("categories.id"), primary_key=True),
+    # Newest entries of a category first, read from the index alone ("related entries").
+    Index("ix_entry_categories_category_entry", "category_id", "entry_id"),
 )
 
 entry_tags = Table(
     "entry_tags",
     db.metadata,
     Column("entry_id", ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
-    Column("tag_id", ForeignKey("tags.id"), primary_key=True, index=True),
+    Column("tag_id", ForeignKey("tags.id"), primary_key=True),
+    Index("ix_entry_tags_tag_entry", "tag_id", "entry_id"),
 )
 
 
