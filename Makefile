@@ -51,8 +51,8 @@ extract-messages: install
 	$(BIN)/pybabel update -i kmwiki/translations/messages.pot -d kmwiki/translations --no-wrap
 
 # Leaderboard timings at 1,000,000 ledger rows (bench/README.md); PostgreSQL too when KMWIKI_TEST_POSTGRES_URL is set.
-.PHONY: bench bench-leaderboard bench-search
-bench: bench-leaderboard bench-search
+.PHONY: bench bench-leaderboard bench-search bench-load
+bench: bench-leaderboard bench-search bench-load
 
 bench-leaderboard: install
 	$(BIN)/python bench/leaderboard.py $(if $(KMWIKI_TEST_POSTGRES_URL),--postgres $(KMWIKI_TEST_POSTGRES_URL))
@@ -63,3 +63,7 @@ clean:
 # Search quality on ../shared/data's retrieval sets beside a reference BM25, then latency at 100,000 entries.
 bench-search: install
 	$(BIN)/python bench/search_quality.py --scale 100000
+
+# gunicorn load run at 100,000 entries beside a bare Flask page (bench/README.md); keeps its instance in $TMPDIR.
+bench-load: install translations
+	$(BIN)/python bench/load.py
