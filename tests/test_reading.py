@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from kmwiki.extensions import db
 from kmwiki.models import Bookmark, Comment, Notification, Reason, Status, User
-from kmwiki.services import points, reading
+from kmwiki.services import points, reading, views
 
 XSS = "<script>alert(1)</script>"
 
@@ -282,3 +282,25 @@ def test_home_page_standing_and_review_queue(app, client, make_user, make_entry)
     page = page_of(client, "/")
     queue = re.search(r'class="home-queue"><a [^>]*>([^<]*)</a>', page).group(1)
     assert "1" in queue
+
+
+def test_page_views_are_counted_together(app, client, make_user, make_entry, monkeypatch):
+    """Views gather in the process and are written in one transaction when due, or at flush."""
+    alice = make_user("alice")
+    entry_id = make_entry(alice, title="常看的条目", status=Status.ADOPTED)
+    client.login("alice")
+    with app.app_context():
+        views.flush()
+        buffer = app.extensions[views.EXTENSION]
+    monkeypatch.setattr(buffer, "next_flush", float("inf"))  # not due: gathered only
+    for _ in range(3):
+        assert client.get(f"/entries/{entry_id}").status_code == 200
+    with app.app_context():
+        assert db.session.get(reading.Entry, entry_id).view_count == 0
+        views.flush()
+        db.session.expire_all()
+        assert db.session.get(reading.Entry, entry_id).view_count == 3
+    monkeypatch.setattr(buffer, "next_flush", 0.0)  # due: the next view writes
+    client.get(f"/entries/{entry_id}")
+    with app.app_context():
+        assert db.session.get(reading.Entry, entry_id).view_count == 4

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from ..errors import Forbidden, Invalid
 from ..forms import ConfirmForm, EntryForm, RetractForm
 from ..models import Status, Vocabulary
-from ..services import access, diff, entries, feedback, guards, reading, review, taxonomy
+from ..services import access, diff, entries, feedback, guards, reading, review, taxonomy, views
 from ..services.entries import BrowseFilter, EditConflict
 
 bp = Blueprint("entries", __name__)
@@ -84,7 +84,7 @@ def view(entry_id):
     """Read an entry as its readers see it."""
     entry = entries.get_visible(entry_id, current_user)
     revision = entries.revision(entry, entry.face_number)
-    entries.record_view(entry)
+    views.record(entry.id)
     return render_entry(entry, revision)
 
 

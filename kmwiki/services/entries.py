@@ -244,12 +244,6 @@ def rendered(revision):
     return Markup(revision.html)  # produced by markup.render, the sanitizer
 
 
-def record_view(entry):
-    """Count one page view without touching the rest of the row."""
-    db.session.execute(update(Entry).where(Entry.id == entry.id).values(view_count=Entry.view_count + 1))
-    db.session.commit()
-
-
 def history(entry):
     """All revisions, newest first."""
     return db.session.scalars(
