@@ -148,6 +148,22 @@ def test_the_index_changes_after_commit_and_never_on_rollback(app, make_user):
         assert index.check(index.get_index()) == ([], [], [])
 
 
+def test_reading_an_entry_never_writes_the_index(app, client, make_user, make_entry, monkeypatch):
+    """The first view of a revision caches its HTML in the database; that is not an index change."""
+    alice = make_user("alice")
+    entry_id = make_entry(alice, title="只读不写索引", status=Status.ADOPTED)
+    with app.app_context():
+        db.session.execute(update(Revision).where(Revision.entry_id == entry_id).values(html=None))
+        db.session.commit()
+    written = []
+    monkeypatch.setattr(index, "update", lambda ix, ids: written.append(ids))
+    client.login("alice")
+    assert client.get(f"/entries/{entry_id}").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Revision.html).where(Revision.entry_id == entry_id))  # rendered, cached
+    assert written == []
+
+
 def test_edits_of_adopted_entries_keep_the_adopted_text_in_the_index(app, client, make_user, make_entry):
     alice = make_user("alice")
     make_user("bob")

@@ -21,10 +21,13 @@ def mark(session, entry_id):
 @event.listens_for(Session, "after_flush")
 def _collect(session, flush_context):
     # After the flush new entries have ids, and new/dirty/deleted still list what was flushed.
+    # A revision never changes once written but for its cached HTML, which is not indexed: only
+    # new (and deleted) revisions count, or the first view of each revision rewrote the index.
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Entry):
             mark(session, obj.id)
-        elif isinstance(obj, Revision):
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, Revision):
             mark(session, obj.entry_id)
 
 
