@@ -75,8 +75,7 @@ def test_related_entries_are_adopted_visible_ranked_and_exclude_itself(app, clie
     assert "鲍勃的草稿" not in related and "无关" not in related
     assert f'/entries/{me}"' not in related
     with app.app_context():
-        alice_user = db.session.get(User, alice)
-        ids = [e.id for e in reading.related(db.session.get(reading.Entry, me), alice_user)]
+        ids = [e.id for e in reading.related(db.session.get(reading.Entry, me))]
         assert ids == [best, some]
 
 
@@ -103,7 +102,7 @@ def test_related_entries_weigh_the_newest_of_each_shared_classification(app, mak
                         tags=("保费",)) for n in range(5)]
     me = make_entry(alice, title="本条", status=Status.ADOPTED, products=("medical",), tags=("犹豫期",))
     with app.app_context():
-        found = [e.id for e in reading.related(db.session.get(reading.Entry, me), db.session.get(User, alice))]
+        found = [e.id for e in reading.related(db.session.get(reading.Entry, me))]
     assert found[0] == old_twin  # shares product and tag: found through the tag's newest entries
     assert set(found[1:]) == set(crowd[-3:])  # the product line's three newest
 

@@ -2,7 +2,9 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
+from .. import caching
 from ..errors import Forbidden, Invalid
 from ..forms import ConfirmForm, EntryForm, RetractForm
 from ..models import Status, Vocabulary
@@ -102,7 +104,7 @@ def render_entry(entry, revision):
     latest = entries.revision(entry, entry.latest_number)
     return render_template(
         "entries/view.html", entry=entry, revision=revision, html=html, toc=reading.toc(html),
-        linked_from=entries.linked_from(entry, current_user), related=reading.related(entry, current_user),
+        linked_from=entries.linked_from(entry, current_user), related_html=related_panel(entry),
         comments=reading.comments(entry), bookmarked=reading.is_bookmarked(entry.id, current_user),
         can_edit=access.can_edit(entry, current_user), can_submit=access.can_submit(entry, current_user),
         can_review=access.can_review(entry, current_user),
@@ -111,6 +113,13 @@ def render_entry(entry, revision):
         reviews=review.reviews_of(entry) if involved else [],
         helpful_count=feedback.helpful_count(entry.id), voted=feedback.has_voted(entry.id, current_user),
         form=ConfirmForm(), retract_form=RetractForm())
+
+
+def related_panel(entry):
+    """The related-entries panel: the same for every reader, so rendered once per process and
+    language until content changes (the query weighs hundreds of entries at scale)."""
+    return Markup(caching.remembered(("related", entry.id, str(get_locale())),
+                                     lambda: render_template("reading/_related.html", related=reading.related(entry))))
 
 
 @bp.route("/entries/<int:entry_id>/edit", methods=["GET", "POST"])

@@ -1,11 +1,13 @@
 """Keep the index in step with the database: changes are collected while a transaction runs and
-written only after it commits — never before, never on a rollback (the microblog pattern)."""
+written only after it commits — never before, never on a rollback (the microblog pattern). The
+same changes retire what readers share (kmwiki/caching.py)."""
 import logging
 
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from .. import caching
 from ..models import Entry, Revision
 from . import index
 
@@ -34,7 +36,10 @@ def _collect(session, flush_context):
 @event.listens_for(Session, "after_commit")
 def _apply(session):
     entry_ids = session.info.pop(PENDING, None)
-    if not entry_ids or not has_app_context() or not current_app.config["SEARCH_INDEX_UPDATES"]:
+    if not entry_ids or not has_app_context():
+        return
+    caching.content_changed()  # what readers share is rendered again (kmwiki/caching.py)
+    if not current_app.config["SEARCH_INDEX_UPDATES"]:
         return
     try:
         index.update(index.get_index(), entry_ids)

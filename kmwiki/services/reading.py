@@ -47,9 +47,9 @@ def toc(html):
             for level, anchor, text in headings(html) if level in TOC_LEVELS]
 
 
-def related(entry, user, limit=RELATED_MAX):
-    """Adopted entries sharing product lines, segments or tags with this one, that the user may see:
-    the most shared classifications first, then the most helpful votes, then the newest.
+def related(entry, limit=RELATED_MAX):
+    """Adopted entries sharing product lines, segments or tags with this one (every reader may see
+    them): the most shared classifications first, then the most helpful votes, then the newest.
 
     Weighed are the newest RELATED_CANDIDATES entries of each classification the entry has: at
     100,000 entries a product line is shared by tens of thousands, and counting the overlap of all
@@ -76,7 +76,7 @@ def related(entry, user, limit=RELATED_MAX):
         select(Entry, overlap.c.overlap, vote_count.label("votes"))
         .join(overlap, overlap.c.entry_id == Entry.id)
         .outerjoin(votes, votes.c.entry_id == Entry.id)
-        .where(access.public_clause(), access.visible_clause(user))
+        .where(access.public_clause())
         .options(selectinload(Entry.kind), selectinload(Entry.author))
         .order_by(overlap.c.overlap.desc(), vote_count.desc(), Entry.adopted_at.desc(), Entry.id.desc())
         .limit(limit)

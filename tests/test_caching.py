@@ -1,0 +1,81 @@
+"""What readers share (kmwiki/caching.py): rendered once per process, and rendered again in every
+process after content changes anywhere."""
+import pytest
+
+from kmwiki import caching, create_app
+from kmwiki.extensions import db
+from kmwiki.models import Status, User
+from kmwiki.services import entries
+from kmwiki.services.entries import EntryInput
+
+pytestmark = pytest.mark.search_index  # the commit hook that moves the stamp is the index's
+
+
+def related_panel(client, entry_id):
+    page = client.get(f"/entries/{entry_id}").get_data(as_text=True)
+    return page[page.index('id="related"'):page.index("</section>", page.index('id="related"'))]
+
+
+@pytest.fixture
+def other_worker(app):
+    """A second app on the same database and instance folder: another gunicorn worker."""
+    worker = create_app(dict(app.config))
+    yield worker
+    with worker.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def adopt_new(worker, author_id, title):
+    with worker.app_context():
+        author = db.session.get(User, author_id)
+        entries.create(EntryInput(title=title, body="正文", kind="faq", products=["medical"], segments=[],
+                                  tags=["共享"]), author, status=Status.ADOPTED)
+
+
+def test_the_related_panel_is_rendered_again_after_a_change_in_another_worker(app, client, make_user, make_entry,
+                                                                              other_worker, monkeypatch):
+    alice = make_user("alice")
+    me = make_entry(alice, title="本条", status=Status.ADOPTED, products=("medical",), tags=("共享",))
+    make_entry(alice, title="第一篇相关", status=Status.ADOPTED, products=("medical",), tags=("共享",))
+    client.login("alice")
+    assert "第一篇相关" in related_panel(client, me)
+
+    rendered = []
+    monkeypatch.setattr(caching.SharedCache, "get", counting(caching.SharedCache.get, rendered))
+    related_panel(client, me)
+    assert rendered == [False]  # kept: not rendered again
+
+    adopt_new(other_worker, alice, "另一个进程里采纳的")
+    assert "另一个进程里采纳的" in related_panel(client, me)
+    assert rendered[-1] is True
+
+
+def test_without_the_stamp_the_panel_would_stay_stale(app, client, make_user, make_entry, other_worker, monkeypatch):
+    """The check above is not vacuous: with the stamp frozen, the kept panel is served."""
+    alice = make_user("alice")
+    me = make_entry(alice, title="本条", status=Status.ADOPTED, products=("medical",), tags=("共享",))
+    make_entry(alice, title="第一篇相关", status=Status.ADOPTED, products=("medical",), tags=("共享",))
+    client.login("alice")
+    related_panel(client, me)
+    monkeypatch.setattr(caching, "content_changed", lambda: None)
+    adopt_new(other_worker, alice, "另一个进程里采纳的")
+    assert "另一个进程里采纳的" not in related_panel(client, me)
+
+
+def test_the_cache_is_bounded(app, monkeypatch):
+    monkeypatch.setattr(caching, "MAX_ITEMS", 3)
+    with app.app_context():
+        for n in range(5):
+            caching.remembered(("k", n), lambda n=n: n)
+        assert list(caching.shared().items) == [("k", 2), ("k", 3), ("k", 4)]
+
+
+def counting(get, calls):
+    """Wrap SharedCache.get to record whether each call computed its value."""
+    def wrapped(self, key, compute):
+        computed = []
+        value = get(self, key, lambda: computed.append(True) or compute())
+        calls.append(bool(computed))
+        return value
+    return wrapped
