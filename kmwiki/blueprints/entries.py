@@ -8,7 +8,7 @@ from .. import caching
 from ..errors import Forbidden, Invalid
 from ..forms import ConfirmForm, EntryForm, RetractForm
 from ..models import Status, Vocabulary
-from ..services import access, diff, entries, feedback, guards, reading, review, taxonomy, views
+from ..services import access, diff, entries, guards, reading, review, taxonomy, views
 from ..services.entries import BrowseFilter, EditConflict
 
 bp = Blueprint("entries", __name__)
@@ -84,7 +84,7 @@ def new():
 @bp.get("/entries/<int:entry_id>")
 def view(entry_id):
     """Read an entry as its readers see it."""
-    entry = entries.get_visible(entry_id, current_user)
+    entry = entries.get_for_reading(entry_id, current_user)
     revision = entries.revision(entry, entry.face_number)
     views.record(entry.id)
     return render_entry(entry, revision)
@@ -93,7 +93,7 @@ def view(entry_id):
 @bp.get("/entries/<int:entry_id>/revisions/<int:number>")
 def revision(entry_id, number):
     """Read one old or unpublished revision."""
-    entry = entries.get_visible(entry_id, current_user)
+    entry = entries.get_for_reading(entry_id, current_user)
     return render_entry(entry, entries.revision(entry, number))
 
 
@@ -101,17 +101,19 @@ def render_entry(entry, revision):
     html = entries.rendered(revision)
     involved = current_user.id in {entry.author_id, entry.submitted_by_id} or current_user.is_admin \
         or access.can_review(entry, current_user)
-    latest = entries.revision(entry, entry.latest_number)
+    # The author and reviewers see what the guards find in the newest text, and the reviews so far.
+    latest = (revision if revision.number == entry.latest_number else entries.revision(entry, entry.latest_number)) \
+        if involved else None
+    state = reading.reader_state(entry.id, current_user)
     return render_template(
         "entries/view.html", entry=entry, revision=revision, html=html, toc=reading.toc(html),
         linked_from=entries.linked_from(entry, current_user), related_html=related_panel(entry),
-        comments=reading.comments(entry), bookmarked=reading.is_bookmarked(entry.id, current_user),
+        comments=reading.comments(entry), bookmarked=state.bookmarked,
         can_edit=access.can_edit(entry, current_user), can_submit=access.can_submit(entry, current_user),
         can_review=access.can_review(entry, current_user),
-        # The author and reviewers see what the guards find in the newest text, and the reviews so far.
         findings=guards.inspect(latest.title, latest.body) if involved else None,
         reviews=review.reviews_of(entry) if involved else [],
-        helpful_count=feedback.helpful_count(entry.id), voted=feedback.has_voted(entry.id, current_user),
+        helpful_count=state.helpful_count, voted=state.voted,
         form=ConfirmForm(), retract_form=RetractForm())
 
 

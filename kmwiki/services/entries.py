@@ -6,12 +6,12 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from .. import markup
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
-from ..models import Category, Entry, EntryLink, Revision, Status, Tag, Vocabulary
+from ..models import Category, Entry, EntryLink, Revision, Status, Tag, User, Vocabulary
 from ..models.base import utcnow
 from ..models.entry import entry_categories, entry_tags
 from . import access, taxonomy
@@ -219,12 +219,22 @@ def _show(entry, revision, classification):
             db.session.add(EntryLink(source_id=entry.id, target_title=title[:TITLE_MAX]))
 
 
-def get_visible(entry_id, user):
-    """The entry if this user may see it; otherwise NotFound, so private drafts stay unknown."""
-    entry = db.session.get(Entry, entry_id)
+def get_visible(entry_id, user, options=()):
+    """The entry if this user may see it; otherwise NotFound, so private drafts stay unknown.
+    `options` are loader options for what the caller will show (its kind, author …)."""
+    entry = db.session.get(Entry, entry_id, options=options)
     if entry is None or not access.can_view(entry, user):
         raise NotFound()
     return entry
+
+
+READING_OPTIONS = (joinedload(Entry.kind), selectinload(Entry.categories),
+                   joinedload(Entry.author).joinedload(User.team), joinedload(Entry.author).lazyload(User.role_rows))
+
+
+def get_for_reading(entry_id, user):
+    """get_visible, with what an entry page shows loaded in two queries instead of six."""
+    return get_visible(entry_id, user, READING_OPTIONS)
 
 
 def revision(entry, number):

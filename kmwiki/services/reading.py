@@ -2,9 +2,10 @@
 personal home page."""
 import html as htmllib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, union, union_all
+from sqlalchemy import exists, func, select, union, union_all
 from sqlalchemy.orm import selectinload
 
 from ..database import insert_once
@@ -85,6 +86,23 @@ def related(entry, limit=RELATED_MAX):
 
 
 # --- bookmarks ----------------------------------------------------------------------------------
+
+
+class ReaderState(NamedTuple):
+    """What one reader has done with an entry, and its helpful count, for the entry page."""
+
+    bookmarked: bool
+    voted: bool
+    helpful_count: int
+
+
+def reader_state(entry_id, user):
+    """Bookmark, own vote and helpful count in one query."""
+    mine = (Bookmark.user_id == user.id) & (Bookmark.entry_id == entry_id)
+    voted = (HelpfulVote.entry_id == entry_id) & (HelpfulVote.user_id == user.id)
+    count = select(func.count()).where(HelpfulVote.entry_id == entry_id).scalar_subquery()
+    row = db.session.execute(select(exists().where(mine), exists().where(voted), count)).one()
+    return ReaderState(bool(row[0]), bool(row[1]), row[2])
 
 
 def is_bookmarked(entry_id, user):
