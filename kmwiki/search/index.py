@@ -20,7 +20,7 @@ from whoosh.writing import MERGE_SMALL
 
 from ..extensions import db
 from ..models import Entry, HelpfulVote, Revision, Status
-from . import analysis, bulkwriter, ranking
+from . import analysis, bulkwriter, journal, ranking
 
 log = logging.getLogger(__name__)
 # Bump when the schema or the tokens the analyzer makes change: an index under another name is
@@ -71,6 +71,8 @@ def get_index(fill=True):
         if ix is None:
             ix = _open_or_rebuild(path, fill)
             cache[str(path)] = ix
+            # A worker killed after a commit left notes of the index writes it owed: do them now.
+            journal.recover(lambda owed: update(ix, owed))
     return ix
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from .. import caching
 from ..models import Entry, Revision
-from . import index
+from . import index, journal
 
 log = logging.getLogger(__name__)
 PENDING = "kmwiki.search_pending"
@@ -41,10 +41,16 @@ def _apply(session):
     caching.content_changed()  # what readers share is rendered again (kmwiki/caching.py)
     if not current_app.config["SEARCH_INDEX_UPDATES"]:
         return
+    note = journal.promise(entry_ids)  # a process killed from here on leaves the note for the next
     try:
-        index.update(index.get_index(), entry_ids)
-    except Exception:  # the commit stands; `flask --app kmwiki search-check --repair` catches up
+        ix = index.get_index()
+        index.update(ix, entry_ids)
+    except Exception:  # the commit stands; the note is retried (journal.py), search-check --repair too
+        journal.failed(note)
         log.exception("search index update failed for entries %s", sorted(entry_ids))
+    else:
+        journal.done(note)
+        journal.recover(lambda owed: index.update(ix, owed))  # what killed or failed writers owed
 
 
 @event.listens_for(Session, "after_rollback")
