@@ -1,8 +1,10 @@
 """Sign-in, sessions, password change, CSRF, rate limits and language choice, over HTTP."""
+import time
+
 import pytest
 from sqlalchemy import select
 
-from conftest import WikiClient
+from conftest import PASSWORD, WikiClient
 from kmwiki import create_app
 from kmwiki.extensions import db
 from kmwiki.models import AuditEvent, User
@@ -162,3 +164,42 @@ def test_sign_ins_and_failed_attempts_are_audited(app, client, make_user):
                   for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert events == [("signed_in", True, "web", "alice"), ("sign_in_failed", False, "api", "alice"),
                       ("sign_in_failed", False, "api", "nobody")]
+
+
+def remembered_browser(app, username):
+    """A browser that signed in with "keep me signed in", then lost its session cookie (closed)."""
+    browser = app.test_client()
+    assert browser.form_post("/login", {"username": username, "password": PASSWORD, "remember": "y"}).status_code == 302
+    remember = browser.get_cookie("remember_token")
+    assert remember is not None
+    reopened = app.test_client()
+    reopened.set_cookie("remember_token", remember.value)
+    return browser, reopened, remember
+
+
+def test_remember_me_signs_in_again_for_a_bounded_time(app, make_user):
+    make_user("alice")
+    _, reopened, remember = remembered_browser(app, "alice")
+    assert reopened.get("/").status_code == 200  # signed in again from the remember cookie alone
+    assert remember.expires is not None
+    lifetime = remember.expires.timestamp() - time.time()
+    assert 13 * 86400 < lifetime <= app.config["REMEMBER_COOKIE_DURATION"] + 60  # 14 days, not forever
+
+
+def test_logout_ends_remember_me_cookies_everywhere(app, make_user):
+    make_user("alice")
+    browser, reopened, remember = remembered_browser(app, "alice")
+    assert browser.form_post("/logout").status_code == 302
+    stale = app.test_client()
+    stale.set_cookie("remember_token", remember.value)
+    assert stale.get("/").status_code == 302  # the copy kept elsewhere no longer signs in
+
+
+def test_password_change_ends_remember_me_cookies(app, make_user):
+    make_user("alice")
+    browser, _, remember = remembered_browser(app, "alice")
+    assert browser.form_post("/profile", {"current_password": PASSWORD, "new_password": "new-pass-123",
+                                          "confirm": "new-pass-123"}).status_code == 302
+    stale = app.test_client()
+    stale.set_cookie("remember_token", remember.value)
+    assert stale.get("/").status_code == 302
