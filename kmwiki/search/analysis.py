@@ -24,6 +24,7 @@ few seconds, so an admin's edit reaches every worker process without a restart. 
 only segment newly indexed text: rebuild the index after changing a dictionary.
 """
 import functools
+import importlib
 import logging
 import os
 import re
@@ -31,7 +32,6 @@ import threading
 import time
 from pathlib import Path
 
-import jieba
 from whoosh.analysis import Token, Tokenizer
 from whoosh.lang.porter2 import stem as porter2_stem
 
@@ -216,6 +216,9 @@ class _JiebaSegmenter:
     """jieba's dictionary in a dedicated jieba.Tokenizer; words are added before it is shared."""
 
     def __init__(self, base=None):
+        # Imported here, on first use: with jieba-rs installed (the usual case) the pure-Python
+        # jieba and the pkg_resources it loads would only cost every worker ~20 MB.
+        jieba = importlib.import_module("jieba")
         self.jieba = jieba.Tokenizer()
         if base is None:
             if jieba.default_logger.level <= logging.DEBUG:

@@ -77,7 +77,7 @@ class BulkSegmentWriter(SegmentWriter):
     """A SegmentWriter for many documents at once: same segment files, built without temporary runs."""
 
     def __init__(self, ix, **kwargs):
-        super().__init__(ix, **kwargs)
+        super().__init__(ix, compound=False, **kwargs)  # see search/index.py writer()
         self.pool = MemoryPool()
 
     def _flush_segment(self):

@@ -18,7 +18,9 @@ rarest are kept.
 import heapq
 import json
 import math
+import sys
 import threading
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import chain
@@ -38,32 +40,21 @@ _cache_lock = threading.Lock()
 _segments = {}  # segment id -> SegmentView
 
 
-@dataclass(frozen=True)
-class Card:
-    """What a hit needs besides its score, as written to the index's "card" column."""
+class Facets(NamedTuple):
+    """A document's classification, shared by every document classified alike (one object, not
+    one per document: at 100,000 entries per-document objects took ~400 MB per worker)."""
 
-    entry_id: int
     kind: str
     product: tuple
     segment: tuple
     tag: tuple
-    public: bool
-    author_id: int
-    status: str
-    updated: float
-    helpful: int
+    keys: tuple  # (facet, value) pairs, counted for all hits in one pass
 
-    @classmethod
-    def from_bytes(cls, raw):
-        data = json.loads(raw)
-        return cls(data["id"], data["kind"], tuple(data["product"]), tuple(data["segment"]), tuple(data["tag"]),
-                   data["public"], data["author_id"], data["status"], data["updated"], data["helpful"])
 
-    @property
-    def facet_keys(self):
-        """(facet, value) pairs, counted for all hits in one pass."""
-        return (("kind", self.kind),) + tuple((name, value) for name in ("product", "segment", "tag")
-                                              for value in getattr(self, name))
+def facets_of(kind, product, segment, tag):
+    keys = (("kind", kind),) + tuple((name, value) for name, values in
+                                     (("product", product), ("segment", segment), ("tag", tag)) for value in values)
+    return Facets(kind, product, segment, tag, keys)
 
 
 def card_bytes(entry_id, kind, product, segment, tag, public, author_id, status, updated, helpful):
@@ -92,20 +83,34 @@ class Ranked:
 
 
 class SegmentView:
-    """One segment's cards, field lengths and visibility sets, read once."""
+    """One segment's cards as columns, its field lengths and visibility sets, read once."""
 
     def __init__(self, reader):
-        self.cards = [Card.from_bytes(raw) if raw else None for raw in reader.column_reader("card")]
-        self.facet_keys = [card.facet_keys if card else () for card in self.cards]
+        count = reader.doc_count_all()
+        self.entry_ids, self.authors = array("l", bytes(8 * count)), array("l", bytes(8 * count))
+        self.updated, self.helpful = array("d", bytes(8 * count)), array("l", bytes(8 * count))
+        self.facets = [None] * count
+        documents, public, pending, by_author, shared = [], [], [], defaultdict(set), {}
+        for docnum, raw in enumerate(reader.column_reader("card")):
+            if not raw:
+                continue
+            data = json.loads(raw)
+            key = (sys.intern(data["kind"]), *(tuple(map(sys.intern, data[name])) for name in ("product", "segment", "tag")))
+            self.facets[docnum] = shared.get(key) or shared.setdefault(key, facets_of(*key))
+            self.entry_ids[docnum], self.authors[docnum] = data["id"], data["author_id"]
+            self.updated[docnum], self.helpful[docnum] = data["updated"], data["helpful"]
+            documents.append(docnum)
+            if data["public"]:
+                public.append(docnum)
+            if data["status"] == "pending":
+                pending.append(docnum)
+            by_author[data["author_id"]].add(docnum)
+        self.documents, self.public, self.pending = frozenset(documents), frozenset(public), frozenset(pending)
+        self.by_author = dict(by_author)
         self.lengths = {name: _lengths(reader, name) for name in FIELD_BOOSTS}
-        self.documents = frozenset(docnum for docnum, card in enumerate(self.cards) if card)
-        self.public = frozenset(docnum for docnum, card in enumerate(self.cards) if card and card.public)
-        self.pending = frozenset(docnum for docnum, card in enumerate(self.cards)
-                                 if card and card.status == "pending")
-        self.by_author = defaultdict(set)
-        for docnum, card in enumerate(self.cards):
-            if card:
-                self.by_author[card.author_id].add(docnum)
+
+    def hit(self, docnum, score):
+        return Hit(score, self.entry_ids[docnum], self.updated[docnum], self.helpful[docnum])
 
     def visible_among(self, docnums, visibility):
         """Those of docnums a searcher may find (deletions not yet removed). Intersections first:
@@ -123,7 +128,7 @@ class SegmentView:
 
 def _lengths(reader, name):
     """The field's length per document (Whoosh has no public bulk read of the lengths)."""
-    return field_lengths(reader._perdoc, name) or [0] * reader.doc_count_all()  # noqa: SLF001
+    return array("l", field_lengths(reader._perdoc, name) or bytes(8 * reader.doc_count_all()))  # noqa: SLF001
 
 
 def segment_view(reader):
@@ -145,7 +150,9 @@ def forget_segments(live):
 
 class Hit(NamedTuple):
     score: float
-    card: Card
+    entry_id: int
+    updated: float
+    helpful: int
 
 
 def evaluate(searcher, terms, visibility, filters, sort, page, per_page, fields=tuple(FIELD_BOOSTS)):
@@ -161,13 +168,13 @@ def evaluate(searcher, terms, visibility, filters, sort, page, per_page, fields=
         scores = _score(reader, view, weights) if terms else _filtered_docs(reader, filters)
         found = view.visible_among(scores.keys(), visibility) - reader.deleted_docs_set
         if filters:
-            found = [docnum for docnum in found if _passes(view.cards[docnum], filters)]
+            found = [docnum for docnum in found if _passes(view.facets[docnum], filters)]
         total += len(found)
-        counts.update(chain.from_iterable(map(view.facet_keys.__getitem__, found)))
-        best = _best(best + [Hit(scores[docnum], view.cards[docnum]) for docnum in
+        counts.update(chain.from_iterable(view.facets[docnum].keys for docnum in found))
+        best = _best(best + [view.hit(docnum, scores[docnum]) for docnum in
                              _best_docnums(found, scores, view, sort, wanted)], sort, wanted)
     return Ranked(total=total, facets={name: _sorted_counts(counts, name) for name in FACETS},
-                  hits=[(hit.card.entry_id, round(hit.score, 3)) for hit in best[(page - 1) * per_page:]])
+                  hits=[(hit.entry_id, round(hit.score, 3)) for hit in best[(page - 1) * per_page:]])
 
 
 def required_terms(searcher, terms):
@@ -253,9 +260,9 @@ def _filtered_docs(reader, filters):
     return {docnum: 0.0 for ids, _ in _blocks(reader.postings(name, value)) for docnum in ids}
 
 
-def _passes(card, filters):
+def _passes(facets, filters):
     for name, value in filters.items():
-        have = getattr(card, name)
+        have = getattr(facets, name)
         if (value != have) if name == "kind" else (value not in have):
             return False
     return True
@@ -267,9 +274,9 @@ def _sorted_counts(counts, name):
 
 
 SORT_KEYS = {
-    "relevance": lambda score, card: (-score, -card.updated),
-    "newest": lambda score, card: (-card.updated, -score),
-    "helpful": lambda score, card: (-card.helpful, -score, -card.updated),
+    "relevance": lambda score, updated, helpful: (-score, -updated),
+    "newest": lambda score, updated, helpful: (-updated, -score),
+    "helpful": lambda score, updated, helpful: (-helpful, -score, -updated),
 }
 
 
@@ -278,9 +285,9 @@ def _best_docnums(found, scores, view, sort, count):
     if sort == "relevance":
         return heapq.nlargest(count, found, key=scores.__getitem__)
     order = SORT_KEYS[sort]
-    return heapq.nsmallest(count, found, key=lambda docnum: order(scores[docnum], view.cards[docnum]))
+    return heapq.nsmallest(count, found, key=lambda d: order(scores[d], view.updated[d], view.helpful[d]))
 
 
 def _best(hits, sort, count):
     order = SORT_KEYS[sort]
-    return heapq.nsmallest(count, hits, key=lambda hit: order(hit.score, hit.card))
+    return heapq.nsmallest(count, hits, key=lambda hit: order(hit.score, hit.updated, hit.helpful))
