@@ -247,12 +247,23 @@ class _JiebaSegmenter:
         """Tell whether `text` is a word of the dictionary."""
         return bool(self.jieba.FREQ.get(text))
 
+    @classmethod
+    def base(cls):
+        """A segmenter for the shipped dictionary."""
+        return cls()
+
 
 class _RustSegmenter:
     """The same segmentation by jieba-rs (package rjieba), about ten times faster."""
 
-    def __init__(self):
-        self.jieba = rjieba.Jieba()
+    def __init__(self, jieba=None):
+        self.jieba = jieba or rjieba.Jieba()
+
+    @classmethod
+    def base(cls):
+        """The segmenter on the dictionary rjieba loads when imported (its module functions), not
+        a second copy of it: each costs a worker ~25 MB."""
+        return cls(rjieba)
 
     def add_word(self, word, freq):
         """Add or re-weigh a word (None: just frequent enough to stay whole; 0: never a word)."""
@@ -278,7 +289,7 @@ def _segmenter():
         return current
     with _lock:
         if _base is None:
-            _base = _load(BACKEND(), USER_DICTIONARY)
+            _base = _load(BACKEND.base(), USER_DICTIONARY)
         stamp = _stamp(_extra_path)
         if _current is None or stamp != _extra_stamp:
             _current = _base if stamp[1] is None else _load(_copy(_base), _extra_path)
