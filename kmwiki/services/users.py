@@ -5,6 +5,7 @@ import re
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Invalid, NotFound
@@ -65,7 +66,7 @@ def load_session_user(session_id):
     user_id, _, version = (session_id or "").partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id), options=[joinedload(User.role_rows)])  # one query on every request
     if user is None or user.auth_version != int(version):
         return None
     return user
