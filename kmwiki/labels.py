@@ -1,7 +1,7 @@
-"""Display names of status values, shared by templates and by messages that services raise."""
+"""Display names of status values and point reasons, shared by templates, exports and service messages."""
 from flask_babel import lazy_gettext as _l
 
-from .models import Status
+from .models import Reason, Status
 
 STATUS_LABELS = {
     Status.DRAFT: _l("Draft"),
@@ -10,6 +10,14 @@ STATUS_LABELS = {
     Status.ADOPTED: _l("Adopted"),
     Status.REJECTED: _l("Rejected"),
     Status.RETRACTED: _l("Retracted"),
+}
+
+REASON_LABELS = {
+    Reason.ENTRY_ADOPTED: _l("Entry adopted"),
+    Reason.EDIT_ADOPTED: _l("Edit adopted"),
+    Reason.REVIEW: _l("Review completed"),
+    Reason.HELPFUL: _l("Marked helpful"),
+    Reason.RETRACTION: _l("Adoption retracted"),
 }
 
 

@@ -1,5 +1,6 @@
-"""Administration: users, their roles and teams; the rules, rubric and synonyms the workflow runs on."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+"""Administration: users, their roles and teams; the rules, rubric and synonyms the workflow runs on;
+the audit log and the points ledger."""
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -7,8 +8,9 @@ from ..auth import roles_required
 from ..errors import Invalid
 from ..forms import (NO_TEAM, ComplianceRuleForm, ConfirmForm, CriterionForm, NewUserForm, ResetPasswordForm,
                      RuleValueForm, SynonymGroupForm, TeamForm, UserForm)
+from ..labels import REASON_LABELS
 from ..models import Role
-from ..services import activity, guards, points, review, synonyms, users
+from ..services import activity, exports, guards, ledger, points, review, synonyms, users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -101,7 +103,28 @@ def create_team():
 def audit():
     """The audit log: every submission, review, decision, retraction and account change."""
     page = activity.audit_log(request.args.get("page", 1, type=int), action=request.args.get("action") or None)
-    return render_template("admin/audit.html", page=page)
+    return render_template("admin/audit.html", page=page, ledger_filter=ledger.filter_for_event)
+
+
+@bp.get("/points")
+def point_ledger():
+    """Every point award of every user, newest first, filtered, with the totals of the filtered rows."""
+    try:
+        filters = ledger.LedgerFilter.from_args(request.args)
+        page = ledger.browse(filters, current_user, before=ledger.cursor(request.args, "before"),
+                             after=ledger.cursor(request.args, "after"))
+    except Invalid as error:
+        return render_template("admin/points.html", page=None, filters=None, errors=error.fields,
+                               reason_labels=REASON_LABELS), 422
+    return render_template("admin/points.html", page=page, filters=filters, errors={}, reason_labels=REASON_LABELS)
+
+
+@bp.get("/points.csv")
+def export_point_ledger():
+    """The filtered ledger rows as CSV, streamed."""
+    headers, rows = ledger.export(ledger.LedgerFilter.from_args(request.args), current_user)
+    return Response(stream_with_context(exports.csv_stream(headers, rows)), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="kmwiki-points-{points.local_day()}.csv"'})
 
 
 @bp.get("/rules")

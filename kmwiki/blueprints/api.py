@@ -2,11 +2,11 @@
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from ..auth import api_user, require_api_user
+from ..auth import api_user, require_api_user, roles_required
 from ..errors import Invalid, KmwikiError
 from ..extensions import csrf, limiter
-from ..models import Vocabulary
-from ..services import entries, feedback, rankings, taxonomy, tokens
+from ..models import Role, Vocabulary
+from ..services import entries, feedback, ledger, rankings, taxonomy, tokens
 from ..services.entries import BrowseFilter, EntryInput
 from ..services.periods import Period
 from .openapi import openapi_document
@@ -176,6 +176,18 @@ def my_points():
         rows=[{"amount": award.amount, "reason": award.reason, "entry_id": award.entry_id,
                "entry_title": title, "created_at": award.created_at.isoformat()}
               for award, title in rankings.ledger_rows(user)])
+
+
+@bp.get("/points")
+@roles_required(Role.ADMIN)
+def point_ledger():
+    """Every user's ledger rows, newest first, filtered, in keyset pages, with the totals (admins)."""
+    args = request.args
+    per_page = min(max(args.get("per_page", 100, type=int), 1), 500)
+    page = ledger.browse(ledger.LedgerFilter.from_args(args), api_user(), before=ledger.cursor(args, "before"),
+                         after=ledger.cursor(args, "after"), per_page=per_page)
+    return jsonify(totals=page.totals.as_dict(), rows=[row.as_dict() for row in page.rows],
+                   newer=page.newer, older=page.older)
 
 
 @bp.get("/openapi.json")

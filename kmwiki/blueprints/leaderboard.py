@@ -3,7 +3,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from ..models import Reason
+from ..labels import REASON_LABELS
 from ..services import rankings
 from ..services.periods import Period
 
@@ -27,13 +27,6 @@ SORT_LABELS = {
     rankings.Sort.PER_AGENT: _l("Points per agent"),
     rankings.Sort.TOTAL: _l("Total points"),
     rankings.Sort.PARTICIPATION: _l("Participation"),
-}
-REASON_LABELS = {
-    Reason.ENTRY_ADOPTED: _l("Entry adopted"),
-    Reason.EDIT_ADOPTED: _l("Edit adopted"),
-    Reason.REVIEW: _l("Review completed"),
-    Reason.HELPFUL: _l("Marked helpful"),
-    Reason.RETRACTION: _l("Adoption retracted"),
 }
 
 

@@ -17,6 +17,7 @@ def _errors(*statuses):
 
 
 STRING_LIST = {"type": "array", "items": {"type": "string"}}
+REASONS = ["entry_adopted", "edit_adopted", "review", "helpful", "retraction"]
 ENTRY_FILTERS = [
     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
     for name, text in (("kind", "kind slug"), ("product", "product line slug"), ("segment", "segment slug"),
@@ -160,14 +161,51 @@ PATHS = {
             "rows": {"type": "array", "description": "every ledger row, newest first", "items": {
                 "type": "object", "properties": {
                     "amount": {"type": "integer"},
-                    "reason": {"type": "string",
-                               "enum": ["entry_adopted", "edit_adopted", "review", "helpful", "retraction"]},
+                    "reason": {"type": "string", "enum": REASONS},
                     "entry_id": {"type": ["integer", "null"]},
                     "entry_title": {"type": ["string", "null"], "description": "when the entry is visible to you"},
                     "created_at": {"type": "string", "format": "date-time"}}}}}}, "Your points"),
             **_errors(401)},
     }},
 }
+
+LEDGER_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+    for name, schema, text in (
+        ("user", {"type": "string"}, "only this username's rows"),
+        ("reason", {"type": "string", "enum": REASONS}, "only rows of this reason"),
+        ("from", {"type": "string", "format": "date"}, "first local day (TIMEZONE), inclusive"),
+        ("to", {"type": "string", "format": "date"}, "last local day (TIMEZONE), inclusive"),
+        ("entry", {"type": "integer"}, "only rows about this entry"),
+        ("before", {"type": "integer"}, "cursor: the rows older than this row id (the `older` of a page)"),
+        ("after", {"type": "integer"}, "cursor: the rows newer than this row id (the `newer` of a page)"),
+        ("per_page", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "rows per page"))
+]
+COUNT_AND_POINTS = {"type": "object", "properties": {"rows": {"type": "integer"}, "points": {"type": "integer"}}}
+PATHS["/points"] = {"get": {
+    "summary": "The points ledger of every user (admins)", "operationId": "getPointLedger",
+    "description": "Ledger rows newest first (by time, then id), in keyset pages: pass a page's `older` as `before` "
+                   "for the next page. Rows added meanwhile never shift a page. `totals` cover every filtered row.",
+    "parameters": LEDGER_PARAMETERS,
+    "responses": {"200": _json({"type": "object", "required": ["totals", "rows"], "properties": {
+        "totals": {"type": "object", "properties": {
+            "rows": {"type": "integer"}, "points": {"type": "integer", "description": "net: awards minus reversals"},
+            "by_reason": {"type": "object", "additionalProperties": COUNT_AND_POINTS}}},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"},
+            "amount": {"type": "integer"}, "reason": {"type": "string", "enum": REASONS},
+            "cause": {"type": "string", "description": "the one event that paid, e.g. adopt:entry:12"},
+            "entry_id": {"type": ["integer", "null"]}, "entry_title": {"type": ["string", "null"]},
+            "user": {"type": "object", "properties": {"username": {"type": "string"},
+                                                      "display_name": {"type": "string"}}},
+            "team": {"type": ["string", "null"]}, "branch": {"type": ["string", "null"]},
+            "retraction": {"type": ["object", "null"], "description": "retraction rows: who retracted and why",
+                           "properties": {"by": {"type": ["string", "null"], "description": "the admin's username"},
+                                          "reason": {"type": ["string", "null"]}}}}}},
+        "newer": {"type": ["integer", "null"], "description": "cursor of the newer page (send as `after`)"},
+        "older": {"type": ["integer", "null"], "description": "cursor of the older page (send as `before`)"}}},
+        "A page of ledger rows"), **_errors(401, 403, 404, 422)},
+}}
 
 
 REVIEW_SCHEMAS = {

@@ -33,6 +33,8 @@ class PointAward(db.Model):
         Index("ix_point_awards_created_user_amount", "created_at", "user_id", "amount"),
         # A user's ledger and first-time window sums read amount and reason from the index, not the table.
         Index("ix_point_awards_user_created_amount_reason", "user_id", "created_at", "amount", "reason"),
+        # The admin ledger filtered by reason: newest rows of one reason, and its totals, from the index alone.
+        Index("ix_point_awards_reason_created_amount", "reason", "created_at", "amount"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -129,11 +129,27 @@ def safe_cell(value):
 
 def to_csv(table):
     """The table as CSV text with a UTF-8 byte-order mark, so Excel reads the Chinese correctly."""
+    return "".join(csv_stream(table.headers, table.rows))
+
+
+def csv_stream(headers, rows, chunk_chars=64_000):
+    """CSV text in pieces (byte-order mark and header first), so a million rows never sit in memory."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([safe_cell(h) for h in table.headers])
-    writer.writerows([safe_cell(v) for v in row] for row in table.rows)
-    return "\ufeff" + out.getvalue()
+    writer.writerow([safe_cell(h) for h in headers])
+    yield "\ufeff" + _drain(out)
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+        if out.tell() >= chunk_chars:
+            yield _drain(out)
+    yield _drain(out)
+
+
+def _drain(out):
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text
 
 
 def csv_filename(table, period, now=None):

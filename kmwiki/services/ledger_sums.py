@@ -77,7 +77,7 @@ def _settled(window):
     its transaction started less than SETTLE_MARGIN earlier; rows deleted by hand need a restart.
     """
     cache = current_app.extensions.setdefault(CACHE_KEY, {})
-    key, horizon = (window.start, window.end), _horizon()
+    key, horizon = (window.start, window.end), settled_horizon()
     state = cache.get(key)
     if state is not None and state.horizon >= horizon:
         return state
@@ -102,7 +102,7 @@ def _settled(window):
     return state
 
 
-def _horizon():
+def settled_horizon():
     """The newest settled moment: SETTLE_MARGIN ago, rounded down to a SETTLE_STEP."""
     return EPOCH + (utcnow() - SETTLE_MARGIN - EPOCH) // SETTLE_STEP * SETTLE_STEP
 

@@ -50,10 +50,11 @@ def window(period, now=None):
     else:
         first = today.replace(month=1, day=1)
         following = first.replace(year=first.year + 1)
-    return Window(period, _utc_midnight(first), _utc_midnight(following))
+    return Window(period, utc_midnight(first), utc_midnight(following))
 
 
-def _utc_midnight(day):
+def utc_midnight(day):
+    """The start of a local calendar day, in UTC."""
     return datetime.combine(day, time.min, tzinfo=zone()).astimezone(timezone.utc)
 
 
