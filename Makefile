@@ -14,7 +14,7 @@ PO := kmwiki/translations/zh/LC_MESSAGES/messages.po
 run: install translations
 	$(FLASK) init-db
 	$(FLASK) demo-data --if-empty
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn -c python:kmwiki.serving --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 # Browser tests (tests/browser) drive Debian's chromium through Playwright; never a downloaded browser.
 test: install-dev translations browser

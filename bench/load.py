@@ -73,7 +73,7 @@ def main():
     env = server_env(folder, args.database_url)
     prepare(folder, env, args)
     accounts = json.loads((folder / "accounts.json").read_text())
-    with Server(["wsgi:app"], env, args.workers, cwd=ROOT) as kmwiki:
+    with Server(["-c", "python:kmwiki.serving", "wsgi:app"], env, args.workers, cwd=ROOT) as kmwiki:
         page_bytes = entry_page_bytes(kmwiki.port, accounts)
         workload = make_workload(kmwiki.port, args)
         run_phase(workload, accounts, args.warmup, MIX)  # fill caches, open the index in every worker
@@ -160,7 +160,7 @@ class Server:
     def __init__(self, app_spec, env, workers, cwd):
         self.port = free_port()
         self.command = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",
-                        "--timeout", "120", "--log-level", "warning", *app_spec]
+                        "--timeout", "60", "--log-level", "warning", *app_spec]
         self.env, self.cwd = env, cwd
 
     def __enter__(self):

@@ -103,7 +103,7 @@ def server(app, database_url, tmp_path):
     env.update(KMWIKI_INSTANCE_PATH=app.instance_path, KMWIKI_SQLALCHEMY_DATABASE_URI=database_url,
                KMWIKI_SECRET_KEY="test-secret", KMWIKI_LOGIN_RATE_LIMIT="1000 per minute",
                KMWIKI_PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
-    process = subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+    process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "python:kmwiki.serving", "--workers", "2", "--bind", f"127.0.0.1:{port}",
                                 "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

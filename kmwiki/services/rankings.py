@@ -261,3 +261,10 @@ def _group_row(group, points, adopted, members, participants):
                     points_per_agent=round(points / members, 1) if members else 0.0,
                     participation=round(participants / members, 4) if members else 0.0,
                     branch=group.branch)
+
+
+def warm_up(now=None):
+    """Sum the settled ledger of every current period: what the first board of each period in a
+    process would otherwise wait for (up to 2 s for a year of 1,000,000 rows on SQLite)."""
+    for period in Period:
+        ledger_sums.user_sums(periods.window(period, now))

@@ -71,7 +71,7 @@ def server_env(instance):
 
 @pytest.fixture(scope="session")
 def live_server():
-    """Base URL of `gunicorn --workers 2 wsgi:app` serving a fresh demo database."""
+    """Base URL of `gunicorn -c python:kmwiki.serving --workers 2 wsgi:app` serving a fresh demo database."""
     # SQLite commits fsync: on tmpfs the demo data loads in half the time.
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     folder = Path(tempfile.mkdtemp(prefix="kmwiki-browser-", dir=shm))
@@ -83,7 +83,7 @@ def live_server():
         assert done.returncode == 0, f"flask {command[0]} failed:\n{done.stdout}\n{done.stderr}"
     port = free_port()
     log = open(folder / "gunicorn.log", "w+")
-    server = subprocess.Popen([str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+    server = subprocess.Popen([str(BIN / "gunicorn"), "-c", "python:kmwiki.serving", "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
