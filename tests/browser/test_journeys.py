@@ -100,7 +100,8 @@ def test_leader_sees_dashboard_chart_and_rankings(pages):
     leader.goto("/dashboard")
     assert leader.locator("svg.dash-chart").count() >= 1
     assert leader.locator("svg.dash-chart").first.is_visible()
-    leader.goto("/leaderboard")
+    # All time: on the first day of a month (or quarter) the current board holds only today's points.
+    leader.goto("/leaderboard?period=all")
     assert leader.locator("table tbody tr").count() >= 3
 
 
