@@ -79,3 +79,27 @@ def counting(get, calls):
         calls.append(bool(computed))
         return value
     return wrapped
+
+
+def test_saving_drafts_leaves_what_readers_share_alone(app, make_user, make_entry):
+    """Only public content is shared, so only changes to entries that are or were public move the stamp."""
+    alice = make_user("alice")
+    with app.app_context():
+        before = caching.shared().current_stamp()
+    draft = make_entry(alice, title="还在写的草稿")
+    with app.app_context():
+        assert caching.shared().current_stamp() == before
+    make_entry(alice, title="直接采纳的", status=Status.ADOPTED)
+    with app.app_context():
+        assert caching.shared().current_stamp() != before
+    assert draft
+
+
+def test_popular_tags_follow_adoptions_in_other_workers(app, make_user, make_entry, other_worker):
+    alice = make_user("alice")
+    make_entry(alice, title="第一篇", status=Status.ADOPTED, tags=("理赔",))
+    with app.app_context():
+        assert entries.popular_tags() == [("理赔", 1)]
+    adopt_new(other_worker, alice, "第二篇")  # tagged 共享
+    with app.app_context():
+        assert sorted(entries.popular_tags()) == [("共享", 1), ("理赔", 1)]

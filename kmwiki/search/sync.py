@@ -4,10 +4,11 @@ same changes retire what readers share (kmwiki/caching.py)."""
 import logging
 
 from flask import current_app, has_app_context
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from .. import caching
+from ..extensions import db
 from ..models import Entry, Revision
 from . import index, journal
 
@@ -38,7 +39,8 @@ def _apply(session):
     entry_ids = session.info.pop(PENDING, None)
     if not entry_ids or not has_app_context():
         return
-    caching.content_changed()  # what readers share is rendered again (kmwiki/caching.py)
+    if _any_published(entry_ids):
+        caching.content_changed()  # what readers share is rendered again (kmwiki/caching.py)
     if not current_app.config["SEARCH_INDEX_UPDATES"]:
         return
     note = journal.promise(entry_ids)  # a process killed from here on leaves the note for the next
@@ -51,6 +53,14 @@ def _apply(session):
     else:
         journal.done(note)
         journal.recover(lambda owed: index.update(ix, owed))  # what killed or failed writers owed
+
+
+def _any_published(entry_ids):
+    """Whether any of the entries is or has been public: what readers share shows only those, so
+    saving a draft (most writes) leaves it alone."""
+    with db.engine.connect() as connection:
+        return connection.scalar(select(Entry.id).where(Entry.id.in_(entry_ids),
+                                                        Entry.published_number.is_not(None)).limit(1)) is not None
 
 
 @event.listens_for(Session, "after_rollback")
