@@ -149,6 +149,9 @@ def run_phase(workload, accounts, seconds, mix):
     for client in clients:
         client.join()
     samples = [s for part, _, _ in gathered for s in part]
+    adopted = {entry_id for _, part, _ in gathered for kind, entry_id, _ in part if kind == "adopt"}
+    for account in accounts:  # the next phase adopts other entries
+        account["to_adopt"] = [e for e in account.get("to_adopt", []) if e not in adopted]
     return {"samples": samples, "writes": [w for _, part, _ in gathered for w in part],
             "errors": [e for _, _, part in gathered for e in part], "seconds": elapsed,
             "server_errors": sum(1 for s in samples if s[2] >= 500)}

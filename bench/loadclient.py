@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-_CSRF = re.compile(rb'name="csrf_token" type="hidden" value="([^"]+)"')
+_CSRF = re.compile(rb'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"')  # a form's own token
 _INPUT = re.compile(rb'<input[^>]*name="base_revision"[^>]*>')
 _VALUE = re.compile(rb'value="(\d*)"')
 _COOKIE = re.compile(rb"^set-cookie: ([^=]+)=([^;]*)", re.IGNORECASE | re.MULTILINE)
