@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from conftest import PASSWORD, entry_form
 from kmwiki.extensions import db
 from kmwiki.models import (ApiToken, Attachment, Bookmark, Comment, ComplianceRule, Entry, HelpfulVote,
-                           Notification, PointRule, Reason, Review, RubricCriterion, Status, SynonymGroup,
+                           Notification, PointAward, PointRule, Reason, Review, RubricCriterion, Status, SynonymGroup,
                            Team, User)
 from kmwiki.services import activity, attachments, defaults, entries, points, reading, review, synonyms, tokens
 from kmwiki.services.entries import EntryInput
@@ -470,3 +470,65 @@ def test_nobody_reaches_another_users_token_notifications_points_or_bookmarks(ap
         assert db.session.get(Bookmark, (alice.id, world.adopted_api)) is not None
     assert TITLES["adopted_api"] not in bob_page.get("/me/bookmarks").get_data(as_text=True)
     assert TITLES["adopted_api"] in signed_in(make_client, "alice").get("/me/bookmarks").get_data(as_text=True)
+
+
+def edit_adopted(client, headers, entry_id, body, base):
+    response = client.put(f"/api/v1/entries/{entry_id}", headers=headers, json={
+        "title": TITLES["adopted_edit"], "body": body, "kind": "objection_handling", "base_revision": base})
+    assert response.status_code == 200, response.get_json()
+
+
+def entry_state(app, entry_id):
+    with app.app_context():
+        entry = db.session.get(Entry, entry_id)
+        return entry.status, entry.published_number, entry.review_number, entry.latest_number
+
+
+def test_nobody_sends_someone_elses_edit_to_review_and_is_paid_for_it(app, make_user, make_entry, make_client,
+                                                                       client, api):
+    """An adopted edit pays its submitter (DESIGN §4), so only its writer may send it."""
+    alice, bob = make_user("alice"), make_user("bob")
+    make_user("rita", roles=["reviewer", "agent"])
+    entry_id = make_entry(alice, title=TITLES["adopted_edit"], status=Status.ADOPTED)
+    edit_adopted(client, api("rita"), entry_id, "丽塔的改进", 1)
+    submit_form = f'action="/entries/{entry_id}/submit"'
+    assert submit_form in signed_in(make_client, "rita").get(f"/entries/{entry_id}").get_data(as_text=True)
+    assert client.post(f"/api/v1/entries/{entry_id}/submit", headers=api("bob")).status_code == 403
+    for name in ("bob", "alice"):  # not even the entry's author sends it on the editor's behalf
+        page = signed_in(make_client, name)
+        assert submit_form not in page.get(f"/entries/{entry_id}").get_data(as_text=True)
+        assert page.form_post(f"/entries/{entry_id}/submit").status_code == 403, name
+    assert entry_state(app, entry_id) == (Status.ADOPTED, 1, None, 2)
+
+    # Whoever builds on the edit sends their own newest revision.
+    edit_adopted(client, api("bob"), entry_id, "丽塔的改进，鲍勃补充", 2)
+    assert client.post(f"/api/v1/entries/{entry_id}/submit", headers=api("bob")).status_code == 200
+    with app.app_context():
+        assert db.session.get(Entry, entry_id).submitted_by_id == bob
+    assert entry_state(app, entry_id) == (Status.PENDING, 1, 3, 3)
+
+
+def test_a_reviewer_never_reviews_an_edit_they_wrote_that_someone_else_sent(app, make_user, make_entry,
+                                                                            make_client, client, api):
+    alice, bob = make_user("alice"), make_user("bob")
+    make_user("rita", roles=["reviewer", "agent"])
+    make_user("ray", roles=["reviewer", "agent"])
+    entry_id = make_entry(alice, title=TITLES["adopted_edit"], status=Status.ADOPTED)
+    edit_adopted(client, api("rita"), entry_id, "丽塔的改进", 1)
+    edit_adopted(client, api("bob"), entry_id, "丽塔的改进，鲍勃补充", 2)
+    assert client.post(f"/api/v1/entries/{entry_id}/submit", headers=api("bob")).status_code == 200
+
+    rita = signed_in(make_client, "rita")
+    assert f'href="/review/{entry_id}"' not in rita.get(f"/entries/{entry_id}").get_data(as_text=True)
+    assert 'name="decision"' not in rita.get(f"/review/{entry_id}").get_data(as_text=True)
+    assert rita.form_post(f"/review/{entry_id}", dict(review_form(), csrf_token=rita.csrf_token())).status_code == 403
+    assert client.post(f"/api/v1/entries/{entry_id}/reviews", json=VERDICT, headers=api("rita")).status_code == 403
+    assert entry_state(app, entry_id) == (Status.PENDING, 1, 3, 3)
+    with app.app_context():
+        assert count(Review, Review.entry_id == entry_id) == 0 and count(PointAward) == 0
+
+    # A reviewer who wrote none of it decides, and the submitter is paid for the edit.
+    assert client.post(f"/api/v1/entries/{entry_id}/reviews", json=VERDICT, headers=api("ray")).status_code == 201
+    assert entry_state(app, entry_id) == (Status.ADOPTED, 3, 3, 3)
+    with app.app_context():
+        assert db.session.scalar(select(PointAward.user_id).where(PointAward.reason == Reason.EDIT_ADOPTED)) == bob

@@ -1,8 +1,9 @@
 """Who may see, change, submit and review an entry. The Python checks and the SQL filter sit side
 by side so the two stay the same rule."""
-from sqlalchemy import and_, false, or_, true
+from sqlalchemy import and_, false, or_, select, true
 
-from ..models import Entry, Role, Status
+from ..extensions import db
+from ..models import Entry, Revision, Role, Status
 
 CONTRIBUTOR_ROLES = (Role.AGENT, Role.REVIEWER, Role.LEADER)
 IN_REVIEW = (Status.PENDING, Status.RETURNED)
@@ -59,10 +60,29 @@ def can_submit(entry, user):
     each revision once: a returned or rejected revision must be edited before it is sent again."""
     if not can_edit(entry, user) or entry.latest_number == entry.review_number:
         return False
-    return entry.status != Status.ADOPTED or entry.has_unpublished_changes
+    if entry.status == Status.ADOPTED and not entry.has_unpublished_changes:
+        return False
+    return sends_own_edit(entry, user)
+
+
+def sends_own_edit(entry, user):
+    """Unpublished changes to adopted knowledge go to review only by whoever wrote the newest of them:
+    an adopted edit pays its submitter, so nobody may send (and be paid for) someone else's edit."""
+    if not entry.has_unpublished_changes:
+        return True
+    return db.session.scalar(select(Revision.author_id).where(
+        Revision.entry_id == entry.id, Revision.number == entry.latest_number)) == user.id
 
 
 def can_review(entry, user):
-    """Reviewers decide on pending entries, never on their own work."""
+    """Reviewers decide on pending entries, never on their own work: not as its author, its submitter,
+    nor as the writer of any revision under review (an edit that someone else sent on)."""
     return (user.is_authenticated and user.has_role(Role.REVIEWER) and entry.status == Status.PENDING
-            and user.id not in {entry.author_id, entry.submitted_by_id})
+            and user.id not in {entry.author_id, entry.submitted_by_id} and user.id not in writers_under_review(entry))
+
+
+def writers_under_review(entry):
+    """Who wrote the revisions a review decides on: every one after the adopted revision."""
+    return set(db.session.scalars(select(Revision.author_id).where(
+        Revision.entry_id == entry.id, Revision.number > (entry.published_number or 0),
+        Revision.number <= (entry.review_number or 0))))

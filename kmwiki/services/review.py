@@ -92,7 +92,7 @@ def submit(entry_id, user):
         db.session.rollback()
         raise workflow.IllegalTransition(_l("An entry that is “%(current)s” cannot be submitted.",
                                             current=status_label(entry.status)), current_status=str(entry.status))
-    if not access.can_edit(entry, user):
+    if not access.can_edit(entry, user) or not access.sends_own_edit(entry, user):
         db.session.rollback()
         raise Forbidden()
     if not access.can_submit(entry, user):
@@ -141,7 +141,7 @@ def decide(entry_id, data, reviewer):
     entry = entries.get_visible(entry_id, reviewer)
     if not reviewer.has_role(Role.REVIEWER):
         raise Forbidden()
-    if reviewer.id in {entry.author_id, entry.submitted_by_id}:
+    if reviewer.id in {entry.author_id, entry.submitted_by_id} | access.writers_under_review(entry):
         raise Forbidden(_l("Nobody reviews their own entry."))
     scores = validate(data)
     entry = lock_entry(entry_id)
