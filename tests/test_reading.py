@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from kmwiki.extensions import db
 from kmwiki.models import Bookmark, Comment, Notification, Reason, Status, User
-from kmwiki.services import points, reading, views
+from kmwiki.services import deferred, points, reading
 
 XSS = "<script>alert(1)</script>"
 
@@ -289,14 +289,14 @@ def test_page_views_are_counted_together(app, client, make_user, make_entry, mon
     entry_id = make_entry(alice, title="常看的条目", status=Status.ADOPTED)
     client.login("alice")
     with app.app_context():
-        views.flush()
-        buffer = app.extensions[views.EXTENSION]
+        deferred.flush()
+        buffer = app.extensions[deferred.EXTENSION]
     monkeypatch.setattr(buffer, "next_flush", float("inf"))  # not due: gathered only
     for _ in range(3):
         assert client.get(f"/entries/{entry_id}").status_code == 200
     with app.app_context():
         assert db.session.get(reading.Entry, entry_id).view_count == 0
-        views.flush()
+        deferred.flush()
         db.session.expire_all()
         assert db.session.get(reading.Entry, entry_id).view_count == 3
     monkeypatch.setattr(buffer, "next_flush", 0.0)  # due: the next view writes

@@ -8,7 +8,7 @@ from .. import caching
 from ..errors import Forbidden, Invalid
 from ..forms import ConfirmForm, EntryForm, RetractForm
 from ..models import Status, Vocabulary
-from ..services import access, diff, entries, guards, reading, review, taxonomy, views
+from ..services import access, deferred, diff, entries, guards, reading, review, taxonomy
 from ..services.entries import BrowseFilter, EditConflict
 
 bp = Blueprint("entries", __name__)
@@ -86,7 +86,7 @@ def view(entry_id):
     """Read an entry as its readers see it."""
     entry = entries.get_for_reading(entry_id, current_user)
     revision = entries.revision(entry, entry.face_number)
-    views.record(entry.id)
+    deferred.count_view(entry.id)
     return render_entry(entry, revision)
 
 

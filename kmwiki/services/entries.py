@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Category, Entry, EntryLink, Revision, Status, Tag, User, Vocabulary
 from ..models.base import utcnow
 from ..models.entry import entry_categories, entry_tags
-from . import access, taxonomy
+from . import access, deferred, taxonomy
 
 TITLE_MAX = 200
 NOTE_MAX = 200
@@ -246,11 +246,13 @@ def revision(entry, number):
 
 
 def rendered(revision):
-    """The revision's sanitized HTML, rendered again if the cache predates the current renderer."""
+    """The revision's sanitized HTML, rendered again if the cache predates the current renderer
+    (or bulk loading wrote none); the new rendering is stored for later readers without making
+    this read a write (services/deferred.py)."""
     if revision.html is None or revision.html_version != markup.RENDER_VERSION:
-        revision.html = str(markup.render(revision.body))
-        revision.html_version = markup.RENDER_VERSION
-        db.session.commit()
+        html = str(markup.render(revision.body))
+        deferred.keep_html(revision.id, html, markup.RENDER_VERSION)
+        return Markup(html)
     return Markup(revision.html)  # produced by markup.render, the sanitizer
 
 
