@@ -13,6 +13,7 @@ from babel.messages.frontend import CommandLineInterface
 from kmwiki import ROOT, create_app
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
+from kmwiki.search import index
 from kmwiki.services import defaults, entries, users
 from kmwiki.services.entries import EntryInput
 
@@ -109,6 +110,7 @@ def app(request, database_url, tmp_path, monkeypatch):
             db.create_all()
         defaults.ensure_defaults()
     yield app
+    index.close_searcher()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

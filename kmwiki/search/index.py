@@ -97,6 +97,14 @@ def searcher():
     return _threads.searcher
 
 
+def close_searcher():
+    """Close this thread's kept searcher (when its app goes away: a test, a finished job)."""
+    current = getattr(_threads, "searcher", None)
+    if current is not None:
+        current.close()
+        _threads.searcher = None
+
+
 def _open_or_rebuild(path, fill):
     path.parent.mkdir(parents=True, exist_ok=True)
     # Workers starting together: one builds a missing index, the others wait and then open it.
