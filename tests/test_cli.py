@@ -1,16 +1,19 @@
 """The flask commands: init-db (migrations), create-user, demo-data."""
 import os
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, select, text
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, func, insert, inspect, select, text
 
 from conftest import POSTGRES_URL
 from kmwiki import create_app
 from kmwiki.demo import data as demo
 from kmwiki.extensions import db
-from kmwiki.models import Branch, Category, Entry, Role, Status, Team, User, Vocabulary
+from kmwiki.models import AuditEvent, Branch, Category, Entry, Revision, Role, Status, Team, User, UserRole, Vocabulary
+from kmwiki.services import entries
 from kmwiki.services.taxonomy import DEFAULT_CATEGORIES
 
 MIGRATION_SCHEMA = f"kmwiki_migration_test_{os.getpid()}"
@@ -55,6 +58,72 @@ def test_init_db_migrates_to_exactly_the_models(empty_database_url, tmp_path, mo
     again = app.test_cli_runner().invoke(args=["init-db"])
     assert again.exit_code == 0 and "0 categories, 0 rubric criteria, 0 compliance rules, 0 point rules" in again.output
     with app.app_context():
+        db.engine.dispose()
+
+
+BEFORE_PUBLISHED_AT = "d5f2b8c40007"  # 0007, the last schema whose revisions do not say when they were published
+
+
+def at(day):
+    return datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(days=day)
+
+
+def old_history():
+    """Revisions as 0007 stored them, and the audit events of the reviews that decided on them. Each
+    revision is (entry, number, day written, day published as the backfill should find it, or None)."""
+    entry_rows = [  # id, status, published_number, latest_number, adopted on day
+        (1, Status.ADOPTED, 4, 4, 2),  # reviewed: 1 draft, 2 adopted, 3 a rejected edit, 4 an adopted edit
+        (2, Status.ADOPTED, 1, 1, 1),  # imported as adopted: no review, no audit event
+        (3, Status.PENDING, None, 1, None),  # one adopting review of two required: not published
+        (4, Status.DRAFT, None, 1, None),
+        (5, Status.ADOPTED, 2, 2, 1),  # imported, then an edit adopted by review: 1's publication left no trace
+        (6, Status.ADOPTED, 2, 2, 1),  # published directly at 2 long after its adoption: not before day 6
+    ]
+    revision_rows = [(1, 1, 1, None), (1, 2, 2, 3), (1, 3, 4, None), (1, 4, 5, 6), (2, 1, 1, 1), (3, 1, 1, None),
+                     (4, 1, 1, None), (5, 1, 1, None), (5, 2, 3, 4), (6, 1, 1, None), (6, 2, 6, 6)]
+    decisions = [(1, "decision:adopt", 2, "adopted", 3), (1, "decision:reject", 3, "adopted", 4),
+                 (1, "decision:adopt", 4, "adopted", 6), (1, "decision:adopt", 4, "adopted", 7),  # the first counts
+                 (3, "decision:adopt", 1, "pending", 2), (5, "decision:adopt", 2, "adopted", 4),
+                 (4, "decision:adopt", "1", "adopted", 2)]  # malformed details count for nothing
+    return entry_rows, revision_rows, decisions
+
+
+def test_the_published_at_migration_backfills_what_readers_saw_and_what_reviews_adopted(
+        empty_database_url, tmp_path, monkeypatch):
+    """Upgrade a 0007 database holding history; the backfill's limits are documented in 0008."""
+    monkeypatch.setenv("KMWIKI_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x"})
+    entry_rows, revision_rows, decisions = old_history()
+    with app.app_context():
+        upgrade(revision=BEFORE_PUBLISHED_AT)
+        assert "published_at" not in {c["name"] for c in inspect(db.engine).get_columns("revisions")}
+        with db.engine.begin() as connection:
+            connection.execute(insert(User), [{"id": i, "username": name, "display_name": name, "password_hash": "x"}
+                                              for i, name in ((1, "alice"), (2, "bob"))])
+            connection.execute(insert(UserRole), [{"user_id": i, "role": Role.AGENT} for i in (1, 2)])
+            connection.execute(insert(Category), [{"id": 1, "vocabulary": Vocabulary.KIND, "slug": "faq",
+                                                   "name_zh": "常见问答", "name_en": "FAQ"}])
+            connection.execute(insert(Entry), [
+                {"id": i, "title": f"条目{i}", "kind_id": 1, "status": status, "author_id": 1, "latest_number": latest,
+                 "published_number": published, "adopted_at": at(adopted) if adopted else None}
+                for i, status, published, latest, adopted in entry_rows])
+            connection.execute(insert(Revision), [
+                {"entry_id": e, "number": n, "author_id": 1, "created_at": at(day), "title": f"条目{e}",
+                 "body": f"第 {n} 版", "kind_slug": "faq", "products": [], "segments": [], "tags": [], "note": "",
+                 "html_version": 0} for e, n, day, _ in revision_rows])
+            connection.execute(insert(AuditEvent), [
+                {"actor_id": 1, "action": action, "entry_id": e, "details": {"revision": n, "status": status},
+                 "created_at": at(day)} for e, action, n, status, day in decisions])
+        upgrade()
+        found = {(r.entry_id, r.number): r.published_at for r in db.session.scalars(select(Revision))}
+        assert found == {(e, n): at(day) if day is not None else None for e, n, _, day in revision_rows}
+        # Read through the rule: bob, who is not involved, reads entry 1's adopted revisions only.
+        bob, entry = db.session.get(User, 2), db.session.get(Entry, 1)
+        assert [r.number for r in entries.history(entry, bob)] == [4, 2]
+        assert [r.number for r in entries.history(entry, db.session.get(User, 1))] == [4, 3, 2, 1]
+        db.session.remove()
+        downgrade(revision=BEFORE_PUBLISHED_AT)
+        assert "published_at" not in {c["name"] for c in inspect(db.engine).get_columns("revisions")}
         db.engine.dispose()
 
 

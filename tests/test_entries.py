@@ -77,20 +77,22 @@ def test_saving_unchanged_content_adds_no_revision(app, client, make_user, make_
 
 
 def test_stale_save_shows_conflict_and_keeps_text(app, make_client, make_user, make_entry):
+    """The author reads every revision of her entry, so another editor's unpublished save is a conflict
+    for her (an editor who may not read a revision builds on the newest they may: test_revision_access)."""
     alice = make_user("alice")
     entry_id = make_entry(alice, status=Status.ADOPTED, body="原文第一行\n原文第二行")
     make_user("bob")
     first, second = make_client(), make_client()
-    first.login("alice")
-    second.login("bob")
+    first.login("bob")
+    second.login("alice")
     assert first.form_post(f"/entries/{entry_id}/edit",
-                           entry_form(body="原文第一行\n爱丽丝改的第二行", base_revision=1)).status_code == 302
+                           entry_form(body="原文第一行\n鲍勃改的第二行", base_revision=1)).status_code == 302
     response = second.form_post(f"/entries/{entry_id}/edit",
-                                entry_form(body="鲍勃自己的长篇修改，千万不能丢", base_revision=1))
+                                entry_form(body="爱丽丝自己的长篇修改，千万不能丢", base_revision=1))
     page = response.get_data(as_text=True)
     assert response.status_code == 409
-    assert "鲍勃自己的长篇修改，千万不能丢" in page
-    assert "爱丽丝改的第二行" in page
+    assert "爱丽丝自己的长篇修改，千万不能丢" in page
+    assert "鲍勃改的第二行" in page
     assert 'name="base_revision" type="hidden" value="2"' in page
     assert len(revisions_of(app, entry_id)) == 2
     # Saving again from the conflict page, now based on revision 2, succeeds.

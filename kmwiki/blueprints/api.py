@@ -53,7 +53,7 @@ def entry_summary(entry):
     }
 
 
-def entry_detail(entry, revision):
+def entry_detail(entry, revision, current):
     return {
         "id": entry.id,
         "title": revision.title,
@@ -64,7 +64,7 @@ def entry_detail(entry, revision):
         "segments": revision.segments,
         "tags": revision.tags,
         "status": entry.status,
-        "revision": entry.latest_number,
+        "revision": current,
         "published_revision": entry.published_number,
         "shown_revision": revision.number,
         "author": {"username": entry.author.username, "display_name": entry.author.display_name},
@@ -118,11 +118,13 @@ def create_entry():
 
 @bp.get("/entries/<int:entry_id>")
 def get_entry(entry_id):
-    """One entry as the caller may read it; `?revision=N` for a specific revision."""
-    entry = entries.get_visible(entry_id, api_user())
+    """One entry as the caller may read it; `?revision=N` for a revision the caller may read."""
+    user = api_user()
+    entry = entries.get_visible(entry_id, user)
     number = request.args.get("revision", type=int)
     number = entry.face_number if number is None else number
-    return jsonify(entry_detail(entry, entries.revision(entry, number)))
+    return jsonify(entry_detail(entry, entries.visible_revision(entry, number, user),
+                                entries.newest_visible(entry, user).number))
 
 
 @bp.put("/entries/<int:entry_id>")
@@ -135,11 +137,13 @@ def update_entry(entry_id):
 
 @bp.get("/entries/<int:entry_id>/revisions")
 def list_revisions(entry_id):
-    """The entry's revisions, newest first."""
-    entry = entries.get_visible(entry_id, api_user())
+    """The entry's revisions the caller may read, newest first."""
+    user = api_user()
+    entry = entries.get_visible(entry_id, user)
     return jsonify(revisions=[
         {"number": r.number, "author": r.author.username, "note": r.note, "title": r.title,
-         "created_at": r.created_at.isoformat()} for r in entries.history(entry)])
+         "created_at": r.created_at.isoformat(), "published": r.published_at is not None}
+        for r in entries.history(entry, user)])
 
 
 @bp.get("/categories")

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from .. import caching
-from ..errors import Forbidden, Invalid
+from ..errors import Forbidden, Invalid, NotFound
 from ..forms import ConfirmForm, EntryForm, RetractForm
 from ..models import Status, Vocabulary
 from ..services import access, deferred, diff, entries, guards, reading, review, taxonomy
@@ -85,33 +85,35 @@ def new():
 def view(entry_id):
     """Read an entry as its readers see it."""
     entry = entries.get_for_reading(entry_id, current_user)
-    revision = entries.revision(entry, entry.face_number)
+    revision = entries.visible_revision(entry, entry.face_number, current_user)
     deferred.count_view(entry.id)
     return render_entry(entry, revision)
 
 
 @bp.get("/entries/<int:entry_id>/revisions/<int:number>")
 def revision(entry_id, number):
-    """Read one old or unpublished revision."""
+    """Read one old or unpublished revision, if this reader may (services/access.py can_view_revision)."""
     entry = entries.get_for_reading(entry_id, current_user)
-    return render_entry(entry, entries.revision(entry, number))
+    return render_entry(entry, entries.visible_revision(entry, number, current_user))
 
 
 def render_entry(entry, revision):
     html = entries.rendered(revision)
     involved = current_user.id in {entry.author_id, entry.submitted_by_id} or current_user.is_admin \
         or access.can_review(entry, current_user)
-    # The author and reviewers see what the guards find in the newest text, and the reviews so far.
+    # The author and reviewers see what the guards find in the newest text, and the reviews so far;
+    # the newest text only when they may read it, and the link to a waiting revision likewise.
     latest = (revision if revision.number == entry.latest_number else entries.revision(entry, entry.latest_number)) \
-        if involved else None
+        if involved or entry.has_unpublished_changes else None
+    reads_latest = latest is not None and access.can_view_revision(entry, latest, current_user)
     state = reading.reader_state(entry.id, current_user)
     return render_template(
         "entries/view.html", entry=entry, revision=revision, html=html, toc=reading.toc(html),
         linked_from=entries.linked_from(entry, current_user), related_html=related_panel(entry),
         comments=reading.comments(entry), bookmarked=state.bookmarked,
         can_edit=access.can_edit(entry, current_user), can_submit=access.can_submit(entry, current_user),
-        can_review=access.can_review(entry, current_user),
-        findings=guards.inspect(latest.title, latest.body) if involved else None,
+        can_review=access.can_review(entry, current_user), reads_latest=reads_latest,
+        findings=guards.inspect(latest.title, latest.body) if involved and reads_latest else None,
         reviews=review.reviews_of(entry) if involved else [],
         helpful_count=state.helpful_count, voted=state.voted,
         form=ConfirmForm(), retract_form=RetractForm())
@@ -131,8 +133,9 @@ def edit(entry_id):
     if not access.can_edit(entry, current_user):
         raise Forbidden()
     form = entry_form()
+    start = entries.newest_visible(entry, current_user)
     if request.method == "GET":
-        form.fill_from(entries.revision(entry, entry.latest_number))
+        form.fill_from(start)
     if form.validate_on_submit():
         base = form.base_revision.data or 0
         try:
@@ -145,7 +148,7 @@ def edit(entry_id):
             flash(_("Saved as revision %(number)s.", number=saved.number), "success")
             warn_about_findings(form)
             return redirect(url_for("entries.view", entry_id=entry_id))
-    return render_template("entries/edit.html", form=form, entry=entry), 422 if form.errors else 200
+    return render_template("entries/edit.html", form=form, entry=entry, start=start), 422 if form.errors else 200
 
 
 def warn_about_findings(form):
@@ -160,8 +163,11 @@ def warn_about_findings(form):
 def render_conflict(conflict, form):
     """Show what the other editor changed, and keep this editor's text to merge and save again."""
     entry = conflict.entry
-    base = entries.revision(entry, conflict.base) if 0 < conflict.base <= entry.latest_number else None
-    latest = entries.revision(entry, entry.latest_number)
+    try:
+        base = entries.visible_revision(entry, conflict.base, current_user)
+    except NotFound:
+        base = None
+    latest = entries.visible_revision(entry, conflict.current, current_user)
     theirs = diff.body_lines(base.body if base else "", latest.body)
     yours = diff.body_lines(latest.body, form.body.data or "")
     form.rebase(latest.number)  # saving again now means: I have seen the other change
@@ -172,18 +178,17 @@ def render_conflict(conflict, form):
 
 @bp.get("/entries/<int:entry_id>/history")
 def history(entry_id):
-    """Every revision of an entry, newest first, with pickers to compare two."""
+    """The revisions of an entry this reader may read, newest first, with pickers to compare two."""
     entry = entries.get_visible(entry_id, current_user)
-    return render_template("entries/history.html", entry=entry, revisions=entries.history(entry),
+    return render_template("entries/history.html", entry=entry, revisions=entries.history(entry, current_user),
                            can_edit=access.can_edit(entry, current_user), form=ConfirmForm())
 
 
 @bp.get("/entries/<int:entry_id>/diff")
 def compare(entry_id):
-    """The difference between two revisions (?a=OLD&b=NEW)."""
+    """The difference between two revisions this reader may read (?a=OLD&b=NEW)."""
     entry = entries.get_visible(entry_id, current_user)
-    a = entries.revision(entry, request.args.get("a", type=int) or max(entry.latest_number - 1, 1))
-    b = entries.revision(entry, request.args.get("b", type=int) or entry.latest_number)
+    a, b = entries.compared(entry, request.args.get("a", type=int), request.args.get("b", type=int), current_user)
     return render_template("entries/diff.html", entry=entry, a=a, b=b,
                            lines=diff.body_lines(a.body, b.body), fields=diff.field_changes(a, b, namer()))
 
@@ -207,7 +212,7 @@ def revert(entry_id, number):
 @bp.get("/recent")
 def recent():
     """Recent changes across the entries the user can see."""
-    return render_template("entries/recent.html", changes=entries.recent_changes(current_user, limit=100))
+    return render_template("entries/recent.html", changes=entries.recent_changes_compared(current_user, limit=100))
 
 
 @bp.get("/wiki/<path:title>")

@@ -65,7 +65,8 @@ SCHEMAS = {
             "html": {"type": "string", "description": "sanitized HTML"}, "kind": {"type": "string"},
             "products": STRING_LIST, "segments": STRING_LIST, "tags": STRING_LIST,
             "status": {"type": "string", "enum": ["draft", "pending", "returned", "adopted", "rejected", "retracted"]},
-            "revision": {"type": "integer", "description": "latest revision: send it as base_revision"},
+            "revision": {"type": "integer",
+                         "description": "the newest revision you may read: send it as base_revision"},
             "published_revision": {"type": ["integer", "null"]}, "shown_revision": {"type": "integer"},
             "author": {"type": "object", "properties": {"username": {"type": "string"}, "display_name": {"type": "string"}}},
             "helpful_count": {"type": "integer"}, "view_count": {"type": "integer"},
@@ -112,8 +113,10 @@ PATHS = {
         "responses": {"200": _json({"type": "object", "properties": {"revisions": {"type": "array", "items": {
             "type": "object", "properties": {"number": {"type": "integer"}, "author": {"type": "string"},
                                              "note": {"type": "string"}, "title": {"type": "string"},
-                                             "created_at": {"type": "string", "format": "date-time"}}}}}},
-            "Revisions, newest first"), **_errors(401, 404)},
+                                             "created_at": {"type": "string", "format": "date-time"},
+                                             "published": {"type": "boolean"}}}}}},
+            "Revisions you may read, newest first: the published ones; all of them for the entry's author, "
+            "admins and reviewers while it is under review; and your own"), **_errors(401, 404)},
     }},
     "/categories": {"get": {
         "summary": "Kinds, product lines and customer segments", "operationId": "listCategories",

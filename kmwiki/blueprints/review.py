@@ -69,7 +69,7 @@ def flash_field_errors(error):
 
 def render_review_page(entry, form, rubric):
     number = entry.review_number or entry.latest_number
-    submitted = entries.revision(entry, number)
+    submitted = entries.visible_revision(entry, number, current_user)  # a decided, unpublished edit is not theirs
     published = entries.revision(entry, entry.published_number) if entry.published_number else None
     return render_template(
         "review/decide.html", entry=entry, form=form, rubric=rubric, revision=submitted,

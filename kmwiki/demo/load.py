@@ -104,6 +104,8 @@ def give_a_past(entry_id, days_ago, review_wait):
     for model, entry_column in DATED_BY_ENTRY:
         for row in db.session.scalars(select(model).where(entry_column == entry_id)):
             row.created_at -= shift
+            if isinstance(row, Revision) and row.published_at is not None:
+                row.published_at -= shift
             if isinstance(row, Review):
                 row.submitted_at -= shift + review_wait
     entry = db.session.get(Entry, entry_id)

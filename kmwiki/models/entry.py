@@ -146,6 +146,9 @@ class Revision(db.Model):
     # Rendered HTML cache; rendered again when markup.RENDER_VERSION moves on.
     html: Mapped[str | None] = mapped_column(Text)
     html_version: Mapped[int] = mapped_column(default=0)
+    # When the revision first became the entry's reader-facing face. Readers who are not involved in
+    # the entry see only revisions with this set (services/access.py can_view_revision).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     entry: Mapped[Entry] = relationship()
     author: Mapped[User] = relationship()

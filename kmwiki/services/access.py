@@ -43,6 +43,35 @@ def visible_clause(user):
     return or_(*clauses)
 
 
+def sees_every_revision(entry, user):
+    """Those involved in an entry read each of its revisions: its author, admins, and reviewers while it
+    is under review (they judge the pending edit against the adopted text)."""
+    return user.is_authenticated and (entry.author_id == user.id or user.is_admin
+                                      or (entry.status == Status.PENDING and user.has_role(Role.REVIEWER)))
+
+
+def can_view_revision(entry, revision, user):
+    """Readers of an entry read the revisions that were published; the others stay with those involved
+    and with whoever wrote or submitted them: a draft may still hold client data (an ID or mobile
+    number) the guards had the author remove before adoption, and a rejected edit was never approved."""
+    return can_view(entry, user) and (
+        revision.published_at is not None or sees_every_revision(entry, user) or revision.author_id == user.id
+        or (entry.submitted_by_id == user.id and revision.number == entry.review_number))
+
+
+def revision_clause(user):
+    """SQL filter equal to can_view_revision for a query over Revision joined to its Entry."""
+    if not user.is_authenticated:
+        return false()
+    if user.is_admin:
+        return true()
+    clauses = [Revision.published_at.is_not(None), Entry.author_id == user.id, Revision.author_id == user.id,
+               and_(Entry.submitted_by_id == user.id, Revision.number == Entry.review_number)]
+    if user.has_role(Role.REVIEWER):
+        clauses.append(Entry.status == Status.PENDING)
+    return and_(visible_clause(user), or_(*clauses))
+
+
 def can_edit(entry, user):
     """Authors edit their drafts; whoever submitted a returned revision reworks it; any contributor
     edits adopted knowledge (the edit is reviewed again). Nothing under review changes."""

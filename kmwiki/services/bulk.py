@@ -69,7 +69,7 @@ def _entry_row(record, kinds, author_id, now):
 
 
 def _revision_row(entry_id, record, author_id, now):
-    return {"entry_id": entry_id, "number": 1, "author_id": author_id, "created_at": now, "note": "",
-            "title": record["title"], "body": record["body"], "kind_slug": record["kind"],
+    return {"entry_id": entry_id, "number": 1, "author_id": author_id, "created_at": now, "published_at": now,
+            "note": "", "title": record["title"], "body": record["body"], "kind_slug": record["kind"],
             "products": record.get("products", []), "segments": record.get("segments", []),
             "tags": record.get("tags", [])}

@@ -21,18 +21,19 @@ NOTE_MAX = 200
 
 
 class EditConflict(Conflict):
-    """A save whose base revision is no longer the latest one."""
+    """A save whose base is no longer the newest revision the editor may read (`current`)."""
 
     code = "edit_conflict"
 
-    def __init__(self, entry, base):
+    def __init__(self, entry, base, current):
         super().__init__(
             _l("Revision %(base)s is no longer the latest; the entry is now at revision %(latest)s.",
-               base=base, latest=entry.latest_number),
-            current_revision=entry.latest_number,
+               base=base, latest=current),
+            current_revision=current,
         )
         self.entry = entry
         self.base = base
+        self.current = current
 
 
 @dataclass
@@ -136,49 +137,59 @@ def create(data, author, status=Status.DRAFT):
     db.session.add(entry)
     db.session.flush()
     revision = _add_revision(entry, 1, data, author)
+    if status == Status.ADOPTED:
+        revision.published_at = entry.adopted_at
     _show(entry, revision, classification)
     db.session.commit()
     return entry
 
 
 def save_edit(entry_id, data, base, editor):
-    """Save a new revision on top of `base`; a stale base raises EditConflict, never overwrites."""
+    """Save a new revision on top of `base`, the newest revision the editor may read; a stale base
+    raises EditConflict, never overwrites. Unpublished revisions after it that the editor may not read
+    (someone's unsent or rejected edit) are built over, not merged: they stay in their writers' history."""
     entry = get_visible(entry_id, editor)
     if not access.can_edit(entry, editor):
         if entry.status == Status.PENDING:
             raise Conflict(_l("The entry is under review and cannot be edited now."))
         raise Forbidden()
     classification = validate(data)
-    if base != entry.latest_number:
-        raise EditConflict(entry, base)
-    latest = revision(entry, entry.latest_number)
-    if data.same_content(latest):
+    start = newest_visible(entry, editor)
+    if base != start.number:
+        raise EditConflict(entry, base, start.number)
+    if data.same_content(start):
         db.session.rollback()
-        return latest
-    # Compare-and-set in the database: of two saves on the same base, exactly one wins.
+        return start
+    latest = entry.latest_number
+    # Compare-and-set in the database: of two saves on the same latest revision, exactly one wins.
     moved = db.session.execute(
-        update(Entry).where(Entry.id == entry.id, Entry.latest_number == base)
-        .values(latest_number=base + 1, updated_at=utcnow()).execution_options(synchronize_session=False)
+        update(Entry).where(Entry.id == entry.id, Entry.latest_number == latest)
+        .values(latest_number=latest + 1, updated_at=utcnow()).execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
         db.session.rollback()
-        raise EditConflict(db.session.get(Entry, entry_id), base)
+        raise _conflict(entry_id, base, editor)
     db.session.refresh(entry)
-    new = _add_revision(entry, base + 1, data, editor)
+    new = _add_revision(entry, latest + 1, data, editor)
     if entry.published_number is None:
         _show(entry, new, classification)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise EditConflict(db.session.get(Entry, entry_id), base) from None
+        raise _conflict(entry_id, base, editor) from None
     return new
 
 
+def _conflict(entry_id, base, editor):
+    """The conflict a lost compare-and-set means, against what the editor may read now."""
+    entry = db.session.get(Entry, entry_id)
+    return EditConflict(entry, base, newest_visible(entry, editor).number)
+
+
 def revert(entry_id, number, base, user):
-    """Save an old revision's content again as a new revision."""
-    entry = get_visible(entry_id, user)
-    old = revision(entry, number)
+    """Save an old revision's content again as a new revision: only one this user may read."""
+    old = visible_revision(get_visible(entry_id, user), number, user)
     return save_edit(entry_id, EntryInput.from_revision(old, str(_l("Reverted to revision %(n)s", n=number))), base, user)
 
 
@@ -193,8 +204,10 @@ def publish(entry_id, number):
 
 
 def make_public(entry, published):
-    """Make a revision the one readers see; the caller moves the status and commits."""
+    """Make a revision the one readers see, and readable by every reader of the entry from now on;
+    the caller moves the status and commits."""
     entry.published_number = published.number
+    published.published_at = published.published_at or utcnow()
     _show(entry, published, validate(EntryInput.from_revision(published, published.note)))
 
 
@@ -238,11 +251,45 @@ def get_for_reading(entry_id, user):
 
 
 def revision(entry, number):
-    """One revision of an entry by number."""
+    """One revision of an entry by number, whoever asks: for the services' own use."""
     found = db.session.scalar(select(Revision).where(Revision.entry_id == entry.id, Revision.number == number))
     if found is None:
         raise NotFound()
     return found
+
+
+def visible_revision(entry, number, user):
+    """One revision of a visible entry if this user may read it; otherwise NotFound, like any object
+    they may not see."""
+    found = revision(entry, number)
+    if not access.can_view_revision(entry, found, user):
+        raise NotFound()
+    return found
+
+
+def _visible_revisions(entry, user):
+    return select(Revision).join(Entry, Revision.entry_id == Entry.id).where(
+        Revision.entry_id == entry.id, access.revision_clause(user))
+
+
+def newest_visible(entry, user):
+    """The newest revision of a visible entry this user may read: where their edit starts."""
+    found = db.session.scalar(_visible_revisions(entry, user).order_by(Revision.number.desc()).limit(1))
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def compared(entry, old, new, user):
+    """The two revisions a diff shows, both ones this user may read; by default the newest they may
+    read and the one before it that they may read."""
+    numbers = db.session.scalars(_visible_revisions(entry, user).with_only_columns(Revision.number)
+                                 .order_by(Revision.number)).all()
+    if not numbers:
+        raise NotFound()
+    new = new or numbers[-1]
+    old = old or max((n for n in numbers if n < new), default=new)
+    return visible_revision(entry, old, user), visible_revision(entry, new, user)
 
 
 def rendered(revision):
@@ -256,11 +303,10 @@ def rendered(revision):
     return Markup(revision.html)  # produced by markup.render, the sanitizer
 
 
-def history(entry):
-    """All revisions, newest first."""
+def history(entry, user):
+    """The revisions this user may read, newest first."""
     return db.session.scalars(
-        select(Revision).where(Revision.entry_id == entry.id).order_by(Revision.number.desc())
-        .options(selectinload(Revision.author))
+        _visible_revisions(entry, user).order_by(Revision.number.desc()).options(selectinload(Revision.author))
     ).all()
 
 
@@ -324,13 +370,26 @@ def browse(user, criteria, page, per_page):
 
 
 def recent_changes(user, limit=50):
-    """The newest revisions of entries the user can see, with their entries."""
+    """The newest revisions the user may read, with their entries."""
     return db.session.execute(
         select(Revision, Entry).join(Entry, Revision.entry_id == Entry.id)
-        .where(access.visible_clause(user))
+        .where(access.revision_clause(user))
         .options(selectinload(Revision.author))
         .order_by(Revision.created_at.desc(), Revision.id.desc()).limit(limit)
     ).all()
+
+
+def recent_changes_compared(user, limit=100):
+    """recent_changes, each with the number of the entry's revision before it that the user may read
+    (None for the first): what the change is compared with."""
+    changes = recent_changes(user, limit)
+    readable = {}
+    for entry_id, number in db.session.execute(
+            select(Revision.entry_id, Revision.number).join(Entry, Revision.entry_id == Entry.id)
+            .where(Revision.entry_id.in_({entry.id for _, entry in changes}), access.revision_clause(user))):
+        readable.setdefault(entry_id, []).append(number)
+    return [(revision, entry, max((n for n in readable[entry.id] if n < revision.number), default=None))
+            for revision, entry in changes]
 
 
 def popular_tags(limit=30):
