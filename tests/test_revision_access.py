@@ -75,9 +75,10 @@ def rejected(make_user, client, api):
 
 @pytest.fixture
 def pending(rejected, client, api):
-    """The same entry with 4, dave's edit, waiting for review; dave starts from 2, the newest he may read."""
-    assert client.get(f"{API}/entries/{rejected}", headers=api("dave")).get_json()["revision"] == 2
-    save(client, api, "dave", rejected, 4, 2)
+    """The same entry with 4, dave's edit, waiting for review; dave reads 2, and his save comes after 3."""
+    shown = client.get(f"{API}/entries/{rejected}", headers=api("dave")).get_json()
+    assert (shown["shown_revision"], shown["body"], shown["revision"]) == (2, BODIES[2], 3)
+    save(client, api, "dave", rejected, 4, 3)
     submit(client, api, "dave", rejected)
     return rejected
 
@@ -158,9 +159,9 @@ def test_the_entry_page_links_the_waiting_revision_only_for_those_who_may_read_i
 def test_nobody_reverts_to_a_revision_they_may_not_read(rejected, browser, app):
     bob = browser("bob")
     for number in (1, 3):
-        assert bob.form_post(f"/entries/{rejected}/revert/{number}", {"base_revision": 2}).status_code == 404
+        assert bob.form_post(f"/entries/{rejected}/revert/{number}", {"base_revision": 3}).status_code == 404
     history = bob.get(f"/entries/{rejected}/history").get_data(as_text=True)
-    assert f'action="/entries/{rejected}/revert/' not in history  # 2, the newest bob reads, is his base
+    assert re.findall(rf'action="/entries/{rejected}/revert/(\d+)"', history) == ["2"]
     with app.app_context():
         assert db.session.get(Entry, rejected).latest_number == 3
     # The author reverts to her own draft; so reading it again is hers alone.
@@ -170,35 +171,52 @@ def test_nobody_reverts_to_a_revision_they_may_not_read(rejected, browser, app):
     assert alice.get(f"/entries/{rejected}/revisions/4").status_code == 200
 
 
-def test_an_editor_starts_from_the_newest_revision_they_may_read(rejected, browser, app):
+def test_an_editor_starts_from_the_newest_revision_they_may_read_and_is_told_theirs_comes_after(
+        rejected, browser, app):
     bob = browser("bob")
     form = bob.get(f"/entries/{rejected}/edit").get_data(as_text=True)
     assert BODIES[2] in form and BODIES[3] not in form
-    assert 'name="base_revision" type="hidden" value="2"' in form
-    assert "有人在这里保存了尚未发布的修改" in form
+    assert 'name="base_revision" type="hidden" value="3"' in form  # saves stay in order
+    assert "有人在这里保存了尚未发布的修改" in form and "第 2 版" in form
     author_form = browser("alice").get(f"/entries/{rejected}/edit").get_data(as_text=True)
     assert BODIES[3] in author_form and "有人在这里保存了尚未发布的修改" not in author_form
     assert bob.form_post(f"/entries/{rejected}/edit", {
-        "title": TITLE, "kind": "objection_handling", "body": "鲍勃从采纳版改起", "base_revision": 2}).status_code == 302
+        "title": TITLE, "kind": "objection_handling", "body": "鲍勃从采纳版改起", "base_revision": 3}).status_code == 302
     with app.app_context():
         newest = db.session.scalar(select(Revision).where(Revision.entry_id == rejected, Revision.number == 4))
         assert (newest.body, newest.author.username) == ("鲍勃从采纳版改起", "bob")
 
 
-def test_an_adoption_while_someone_edits_is_a_conflict_for_them(rejected, browser, client, api):
-    """Carol's edit becomes readable to bob when it is adopted, so his save based on 2 is stale then."""
+def bob_saves_on(bob, entry_id, base):
+    return bob.form_post(f"/entries/{entry_id}/edit", {
+        "title": TITLE, "kind": "objection_handling", "body": "鲍勃的改法", "base_revision": base})
+
+
+def test_a_save_meanwhile_that_the_editor_may_not_read_is_a_conflict_that_shows_none_of_it(
+        rejected, browser, client, api):
     bob = browser("bob")
-    assert 'value="2"' in bob.get(f"/entries/{rejected}/edit").get_data(as_text=True)
+    assert 'value="3"' in bob.get(f"/entries/{rejected}/edit").get_data(as_text=True)
+    save(client, api, "carol", rejected, 4, 3)  # carol reworks her edit; it is not bob's to read
+    response = bob_saves_on(bob, rejected, 3)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and "鲍勃的改法" in page
+    assert BODIES[3] not in page and BODIES[4] not in page and "卡罗尔" not in page
+    assert "有人在这里保存了尚未发布的修改" in page and 'name="base_revision" type="hidden" value="4"' in page
+    stale = client.put(f"{API}/entries/{rejected}", headers=api("bob"), json=dict(content(2), base_revision=3))
+    assert stale.status_code == 409 and BODIES[4] not in stale.get_data(as_text=True)
+    assert bob_saves_on(bob, rejected, 4).status_code == 302  # told, he saves after it
+
+
+def test_an_adoption_while_someone_edits_is_a_conflict_that_shows_the_adopted_change(rejected, browser, client, api):
+    bob = browser("bob")
     save(client, api, "carol", rejected, 4, 3)
     submit(client, api, "carol", rejected)
     decide(client, api, rejected, "adopt")
-    response = bob.form_post(f"/entries/{rejected}/edit", {
-        "title": TITLE, "kind": "objection_handling", "body": "鲍勃的改法", "base_revision": 2})
-    page = response.get_data(as_text=True)
-    assert response.status_code == 409 and "鲍勃的改法" in page and BODIES[4] in page
-    assert BODIES[3] not in page and 'name="base_revision" type="hidden" value="4"' in page
-    stale = client.put(f"{API}/entries/{rejected}", headers=api("bob"), json=dict(content(2), base_revision=2))
-    assert stale.status_code == 409 and stale.get_json()["error"]["current_revision"] == 4
+    page = bob_saves_on(bob, rejected, 3).get_data(as_text=True)
+    their_change = page.split("您的文本与对方版本的差异")[0]
+    assert re.search(r'class="diff-del">.*?先算保障缺口', their_change, re.S)  # from 2, where bob started
+    assert re.search(r'class="diff-add">.*?戴夫送审的改法', their_change, re.S)  # to 4, now published
+    assert BODIES[3] not in page and "有人在这里保存了尚未发布的修改" not in page
 
 
 def test_the_python_rule_and_the_sql_filter_agree(pending, app):

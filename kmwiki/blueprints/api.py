@@ -53,7 +53,7 @@ def entry_summary(entry):
     }
 
 
-def entry_detail(entry, revision, current):
+def entry_detail(entry, revision):
     return {
         "id": entry.id,
         "title": revision.title,
@@ -64,7 +64,7 @@ def entry_detail(entry, revision, current):
         "segments": revision.segments,
         "tags": revision.tags,
         "status": entry.status,
-        "revision": current,
+        "revision": entry.latest_number,
         "published_revision": entry.published_number,
         "shown_revision": revision.number,
         "author": {"username": entry.author.username, "display_name": entry.author.display_name},
@@ -123,8 +123,7 @@ def get_entry(entry_id):
     entry = entries.get_visible(entry_id, user)
     number = request.args.get("revision", type=int)
     number = entry.face_number if number is None else number
-    return jsonify(entry_detail(entry, entries.visible_revision(entry, number, user),
-                                entries.newest_visible(entry, user).number))
+    return jsonify(entry_detail(entry, entries.visible_revision(entry, number, user)))
 
 
 @bp.put("/entries/<int:entry_id>")

@@ -136,6 +136,7 @@ def edit(entry_id):
     start = entries.newest_visible(entry, current_user)
     if request.method == "GET":
         form.fill_from(start)
+        form.rebase(entry.latest_number)  # a save still comes after revisions the editor may not read
     if form.validate_on_submit():
         base = form.base_revision.data or 0
         try:
@@ -163,16 +164,17 @@ def warn_about_findings(form):
 def render_conflict(conflict, form):
     """Show what the other editor changed, and keep this editor's text to merge and save again."""
     entry = conflict.entry
+    # Only what this editor may read: the newest such revision, against the one their edit started from.
+    latest = entries.newest_visible(entry, current_user)
     try:
-        base = entries.visible_revision(entry, conflict.base, current_user)
+        base = entries.newest_visible(entry, current_user, upto=conflict.base)
     except NotFound:
         base = None
-    latest = entries.visible_revision(entry, conflict.current, current_user)
     theirs = diff.body_lines(base.body if base else "", latest.body)
     yours = diff.body_lines(latest.body, form.body.data or "")
-    form.rebase(latest.number)  # saving again now means: I have seen the other change
-    return render_template("entries/conflict.html", entry=entry, form=form, base=base, latest=latest,
-                           theirs=theirs, yours=yours,
+    form.rebase(entry.latest_number)  # saving again now means: I have seen the other change
+    return render_template("entries/conflict.html", entry=entry, form=form, base=base, latest=latest, start=latest,
+                           changed=base is None or base.number != latest.number, theirs=theirs, yours=yours,
                            their_fields=diff.field_changes(base, latest, namer()) if base else [])
 
 

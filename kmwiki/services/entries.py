@@ -21,19 +21,18 @@ NOTE_MAX = 200
 
 
 class EditConflict(Conflict):
-    """A save whose base is no longer the newest revision the editor may read (`current`)."""
+    """A save whose base revision is no longer the latest one."""
 
     code = "edit_conflict"
 
-    def __init__(self, entry, base, current):
+    def __init__(self, entry, base):
         super().__init__(
             _l("Revision %(base)s is no longer the latest; the entry is now at revision %(latest)s.",
-               base=base, latest=current),
-            current_revision=current,
+               base=base, latest=entry.latest_number),
+            current_revision=entry.latest_number,
         )
         self.entry = entry
         self.base = base
-        self.current = current
 
 
 @dataclass
@@ -145,46 +144,39 @@ def create(data, author, status=Status.DRAFT):
 
 
 def save_edit(entry_id, data, base, editor):
-    """Save a new revision on top of `base`, the newest revision the editor may read; a stale base
-    raises EditConflict, never overwrites. Unpublished revisions after it that the editor may not read
-    (someone's unsent or rejected edit) are built over, not merged: they stay in their writers' history."""
+    """Save a new revision on top of `base`; a stale base raises EditConflict, never overwrites.
+    The base is the latest revision even when the editor may not read it (someone's unsent or rejected
+    edit): the edit page starts them from the newest one they may read and says their save comes after."""
     entry = get_visible(entry_id, editor)
     if not access.can_edit(entry, editor):
         if entry.status == Status.PENDING:
             raise Conflict(_l("The entry is under review and cannot be edited now."))
         raise Forbidden()
     classification = validate(data)
-    start = newest_visible(entry, editor)
-    if base != start.number:
-        raise EditConflict(entry, base, start.number)
-    if data.same_content(start):
+    if base != entry.latest_number:
+        raise EditConflict(entry, base)
+    latest = revision(entry, entry.latest_number)
+    if data.same_content(latest):
         db.session.rollback()
-        return start
-    latest = entry.latest_number
-    # Compare-and-set in the database: of two saves on the same latest revision, exactly one wins.
+        return latest
+    # Compare-and-set in the database: of two saves on the same base, exactly one wins.
     moved = db.session.execute(
-        update(Entry).where(Entry.id == entry.id, Entry.latest_number == latest)
-        .values(latest_number=latest + 1, updated_at=utcnow()).execution_options(synchronize_session=False)
+        update(Entry).where(Entry.id == entry.id, Entry.latest_number == base)
+        .values(latest_number=base + 1, updated_at=utcnow()).execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
         db.session.rollback()
-        raise _conflict(entry_id, base, editor)
+        raise EditConflict(db.session.get(Entry, entry_id), base)
     db.session.refresh(entry)
-    new = _add_revision(entry, latest + 1, data, editor)
+    new = _add_revision(entry, base + 1, data, editor)
     if entry.published_number is None:
         _show(entry, new, classification)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise _conflict(entry_id, base, editor) from None
+        raise EditConflict(db.session.get(Entry, entry_id), base) from None
     return new
-
-
-def _conflict(entry_id, base, editor):
-    """The conflict a lost compare-and-set means, against what the editor may read now."""
-    entry = db.session.get(Entry, entry_id)
-    return EditConflict(entry, base, newest_visible(entry, editor).number)
 
 
 def revert(entry_id, number, base, user):
@@ -272,9 +264,13 @@ def _visible_revisions(entry, user):
         Revision.entry_id == entry.id, access.revision_clause(user))
 
 
-def newest_visible(entry, user):
-    """The newest revision of a visible entry this user may read: where their edit starts."""
-    found = db.session.scalar(_visible_revisions(entry, user).order_by(Revision.number.desc()).limit(1))
+def newest_visible(entry, user, upto=None):
+    """The newest revision of a visible entry this user may read (numbered `upto` at most): where their
+    edit starts, and what a conflict compares with."""
+    query = _visible_revisions(entry, user)
+    if upto is not None:
+        query = query.where(Revision.number <= upto)
+    found = db.session.scalar(query.order_by(Revision.number.desc()).limit(1))
     if found is None:
         raise NotFound()
     return found
