@@ -1,5 +1,6 @@
 """Flask-WTF forms: the shape of page input. Services check its meaning."""
 import functools
+import re
 
 from babel import support
 from flask_babel import get_locale
@@ -9,14 +10,31 @@ from wtforms import (BooleanField, HiddenField, IntegerField, PasswordField, Rad
                      SelectMultipleField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .models.base import MAX_ID
 from .services.entries import EntryInput
 from .services.review import ReviewInput
 
 # Explicit messages: WTForms' built-in ones are not in kmwiki's catalog.
 REQUIRED = _l("This field is required.")
+UNSTORABLE = _l("Contains a character that cannot be saved (a NUL byte or a broken character). Remove it and "
+                "send again.")
+NO_SUCH_REVISION = _l("This revision number does not exist.")
+# PostgreSQL text holds no NUL, and a lone surrogate (legal in a JSON escape) is no UTF-8 at all.
+UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(value):
+    """True when a submitted value, or any string inside it, holds a character no database column can take."""
+    if isinstance(value, str):
+        return UNSTORABLE_RE.search(value) is not None
+    if isinstance(value, dict):
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(unstorable(v) for v in value)
+    return False
 
 
 class KmwikiForm(FlaskForm):
@@ -27,10 +45,34 @@ class KmwikiForm(FlaskForm):
         def get_translations(self, form):
             return wtforms_translations(str(get_locale()))
 
+    def validate(self, extra_validators=None):
+        """The fields' own validators, and for every field: nothing a database cannot store."""
+        valid = super().validate(extra_validators)
+        for field in self:
+            if unstorable(field.data):
+                field.errors = [*field.errors, UNSTORABLE]
+                valid = False
+        return valid
+
 
 @functools.lru_cache(maxsize=8)
 def wtforms_translations(locale):
     return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+def whole_number(text):
+    """A query-string or form integer no larger than any id, for `args.get(name, default, type=whole_number)`:
+    anything else (ValueError) gives the default, as a word would."""
+    number = int(text)
+    if abs(number) > MAX_ID:
+        raise ValueError(f"{text!r} is out of range")
+    return number
+
+
+def revision_number(form, field):
+    """A base revision no larger than any id; a word instead of a number has WTForms' own message."""
+    if field.data is not None and not 0 <= field.data <= MAX_ID:
+        raise ValidationError(NO_SUCH_REVISION)
 
 
 def as_choices(pairs):
@@ -82,7 +124,7 @@ class EntryForm(KmwikiForm):
     body = TextAreaField(_l("Body (Markdown)"), validators=[DataRequired(REQUIRED)])
     note = StringField(_l("Change note"), validators=[max_length(200)],
                        description=_l("Optional: what you changed and why"))
-    base_revision = IntegerField(validators=[Optional()])
+    base_revision = IntegerField(validators=[Optional(), revision_number])
 
     def set_choices(self, kinds, products, segments, locale):
         """Fill the pickers from the category data."""
@@ -120,7 +162,7 @@ class EntryForm(KmwikiForm):
 class ConfirmForm(KmwikiForm):
     """A button-only form (revert, logout): carries the CSRF token and the base revision."""
 
-    base_revision = IntegerField(validators=[Optional()])
+    base_revision = IntegerField(validators=[Optional(), revision_number])
 
 
 ROLE_LABELS = {
@@ -195,6 +237,12 @@ def review_form(rubric, locale, formdata=None):
     return form_class(formdata=formdata) if formdata is not None else form_class()
 
 
+class CommentForm(KmwikiForm):
+    """A comment on an entry; the reading service says when it is empty or too long."""
+
+    body = TextAreaField(_l("Add a comment"))
+
+
 class RetractForm(KmwikiForm):
     reason = TextAreaField(_l("Reason for retracting"), validators=[DataRequired(REQUIRED), max_length(500)])
 
@@ -205,7 +253,7 @@ class RuleValueForm(KmwikiForm):
 
 class ComplianceRuleForm(KmwikiForm):
     phrase = StringField(_l("Phrase"), validators=[DataRequired(REQUIRED), max_length(80)])
-    action = SelectField(_l("Action"), validate_choice=False,
+    action = SelectField(_l("Action"),
                          choices=as_choices([("block", _l("Block adoption")), ("flag", _l("Flag for the reviewer"))]))
     reason = StringField(_l("Why"), validators=[max_length(200)])
     active = BooleanField(_l("Active"), default=True)

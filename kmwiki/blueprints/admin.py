@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from ..auth import roles_required
 from ..errors import Invalid
 from ..forms import (NO_TEAM, ComplianceRuleForm, ConfirmForm, CriterionForm, NewUserForm, ResetPasswordForm,
-                     RuleValueForm, SynonymGroupForm, TeamForm, UserForm)
+                     RuleValueForm, SynonymGroupForm, TeamForm, UserForm, whole_number)
 from ..labels import REASON_LABELS
 from ..models import Role
 from ..services import activity, exports, guards, ledger, points, review, synonyms, users
@@ -102,7 +102,7 @@ def create_team():
 @bp.get("/audit")
 def audit():
     """The audit log: every submission, review, decision, retraction and account change."""
-    page = activity.audit_log(request.args.get("page", 1, type=int), action=request.args.get("action") or None)
+    page = activity.audit_log(request.args.get("page", 1, type=whole_number), action=request.args.get("action") or None)
     return render_template("admin/audit.html", page=page, ledger_filter=ledger.filter_for_event)
 
 

@@ -5,7 +5,9 @@ from flask_babel import lazy_gettext as _l
 from ..auth import api_user, require_api_user, roles_required
 from ..errors import Invalid, KmwikiError
 from ..extensions import csrf, limiter
+from ..forms import UNSTORABLE, unstorable, whole_number
 from ..models import Role, Vocabulary
+from ..models.base import MAX_ID
 from ..services import entries, feedback, ledger, rankings, taxonomy, tokens
 from ..services.entries import BrowseFilter, EntryInput
 from ..services.periods import Period
@@ -24,16 +26,20 @@ def authenticate():
 
 
 def json_body():
-    """The request's JSON object; a clear 400 when it is missing or not JSON."""
+    """The request's JSON object; a clear 400 when it is missing or not JSON, 422 naming each field that
+    holds a character no database can store."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise KmwikiError(_l("The body must be a JSON object sent as application/json."))
+    fields = {name: [UNSTORABLE] for name, value in data.items() if unstorable(name) or unstorable(value)}
+    if fields:
+        raise Invalid(fields=fields)
     return data
 
 
 def base_revision(data):
     value = data.get("base_revision")
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
         raise Invalid(fields={"base_revision": [_l("An integer revision number is required.")]})
     return value
 
@@ -103,8 +109,8 @@ def list_entries():
     criteria = BrowseFilter(kind=args.get("kind", ""), product=args.get("product", ""),
                             segment=args.get("segment", ""), tag=args.get("tag", ""),
                             status=args.get("status", ""), mine=args.get("mine") in {"1", "true"})
-    per_page = min(max(args.get("per_page", 20, type=int), 1), 100)
-    page = entries.browse(api_user(), criteria, max(args.get("page", 1, type=int), 1), per_page)
+    per_page = min(max(args.get("per_page", 20, type=whole_number), 1), 100)
+    page = entries.browse(api_user(), criteria, max(args.get("page", 1, type=whole_number), 1), per_page)
     return jsonify(total=page.total, page=page.page, per_page=per_page,
                    results=[entry_summary(e) for e in page.items])
 
@@ -121,7 +127,7 @@ def get_entry(entry_id):
     """One entry as the caller may read it; `?revision=N` for a revision the caller may read."""
     user = api_user()
     entry = entries.get_visible(entry_id, user)
-    number = request.args.get("revision", type=int)
+    number = request.args.get("revision", type=whole_number)
     number = entry.face_number if number is None else number
     return jsonify(entry_detail(entry, entries.visible_revision(entry, number, user)))
 
@@ -162,7 +168,7 @@ def leaderboard():
     scope = rankings.parse_scope(args.get("scope"))
     period = rankings.parse_period(args.get("period"))
     sort = rankings.parse_sort(args.get("sort"), scope)
-    limit = min(max(args.get("limit", 100, type=int), 1), 10_000)
+    limit = min(max(args.get("limit", 100, type=whole_number), 1), 10_000)
     rows = rankings.leaderboard(scope, period, sort=sort, limit=limit, viewer=api_user())
     return jsonify(scope=scope, period=period, sort=sort if scope != rankings.Scope.USER else None,
                    rows=[row.as_dict() for row in rows])
@@ -186,7 +192,7 @@ def my_points():
 def point_ledger():
     """Every user's ledger rows, newest first, filtered, in keyset pages, with the totals (admins)."""
     args = request.args
-    per_page = min(max(args.get("per_page", 100, type=int), 1), 500)
+    per_page = min(max(args.get("per_page", 100, type=whole_number), 1), 500)
     page = ledger.browse(ledger.LedgerFilter.from_args(args), api_user(), before=ledger.cursor(args, "before"),
                          after=ledger.cursor(args, "after"), per_page=per_page)
     return jsonify(totals=page.totals.as_dict(), rows=[row.as_dict() for row in page.rows],

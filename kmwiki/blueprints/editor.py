@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from .. import markup
 from ..errors import Forbidden, Invalid, Unauthorized
 from ..extensions import limiter
+from ..forms import whole_number
 from ..models import Vocabulary
 from ..services import access, attachments, entries, taxonomy
 from ..services.attachments import TooLarge
@@ -68,7 +69,7 @@ def upload():
     if upload is None or not upload.filename:
         raise Invalid(fields={"file": [_l("Choose an image to upload.")]})
     attachment = attachments.store(upload.stream, upload.filename, current_user,
-                                   entry_id=request.form.get("entry_id", type=int))
+                                   entry_id=request.form.get("entry_id", type=whole_number))
     url = url_for("editor.attachment", token=attachment.token)
     alt = attachments.download_name(attachment).rsplit(".", 1)[0].replace("[", "").replace("]", "")
     return jsonify(url=url, name=attachment.original_name, size=attachment.size,

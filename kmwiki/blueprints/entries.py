@@ -6,7 +6,7 @@ from markupsafe import Markup
 
 from .. import caching
 from ..errors import Forbidden, Invalid, NotFound
-from ..forms import ConfirmForm, EntryForm, RetractForm
+from ..forms import ConfirmForm, EntryForm, RetractForm, whole_number
 from ..models import Status, Vocabulary
 from ..services import access, deferred, diff, entries, guards, reading, review, taxonomy
 from ..services.entries import BrowseFilter, EditConflict
@@ -52,7 +52,7 @@ def home():
 def browse():
     """Browse visible entries by kind, product line, segment, tag and status."""
     criteria = browse_filter()
-    page = entries.browse(current_user, criteria, request.args.get("page", 1, type=int),
+    page = entries.browse(current_user, criteria, request.args.get("page", 1, type=whole_number),
                           current_app.config["ENTRIES_PER_PAGE"])
     return render_template("entries/browse.html", page=page, criteria=criteria,
                            kinds=taxonomy.categories(Vocabulary.KIND),
@@ -190,7 +190,8 @@ def history(entry_id):
 def compare(entry_id):
     """The difference between two revisions this reader may read (?a=OLD&b=NEW)."""
     entry = entries.get_visible(entry_id, current_user)
-    a, b = entries.compared(entry, request.args.get("a", type=int), request.args.get("b", type=int), current_user)
+    args = request.args
+    a, b = entries.compared(entry, args.get("a", type=whole_number), args.get("b", type=whole_number), current_user)
     return render_template("entries/diff.html", entry=entry, a=a, b=b,
                            lines=diff.body_lines(a.body, b.body), fields=diff.field_changes(a, b, namer()))
 

@@ -3,6 +3,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from ..forms import whole_number
 from ..labels import REASON_LABELS
 from ..services import rankings
 from ..services.periods import Period
@@ -52,7 +53,7 @@ def index():
 @bp.get("/me/points")
 def my_points():
     """The user's total, rank in every period, and the ledger rows that make up the total."""
-    page, titles = rankings.ledger_page(current_user, request.args.get("page", 1, type=int), LEDGER_PER_PAGE)
+    page, titles = rankings.ledger_page(current_user, request.args.get("page", 1, type=whole_number), LEDGER_PER_PAGE)
     standings = rankings.standings(current_user)
     return render_template("leaderboard/my_points.html", standings=standings, total=standings[Period.ALL].points,
                            page=page, titles=titles, period_labels=PERIOD_LABELS, reason_labels=REASON_LABELS)

@@ -82,7 +82,7 @@ PATHS = {
             "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
         "responses": {"201": _json({"type": "object", "required": ["token"], "properties": {
             "token": {"type": "string"}, "token_type": {"type": "string"},
-            "expires_in_days": {"type": "integer"}}}, "Token created"), **_errors(400, 401, 429)},
+            "expires_in_days": {"type": "integer"}}}, "Token created"), **_errors(400, 401, 422, 429)},
     }},
     "/tokens/current": {"delete": {
         "summary": "Revoke the token used for this request", "operationId": "revokeToken",
@@ -304,6 +304,12 @@ SEARCH_PATHS = {
 }
 
 
+def _refusable(paths):
+    """Every operation may answer 400: the address itself is refused (a NUL byte) before any operation runs."""
+    return {path: {method: {**operation, "responses": {**_errors(400), **operation["responses"]}}
+                   for method, operation in item.items()} for path, item in paths.items()}
+
+
 def openapi_document():
     """The API description as a dict."""
     return {
@@ -315,5 +321,5 @@ def openapi_document():
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "schemas": {**SCHEMAS, **REVIEW_SCHEMAS}},
-        "paths": {**PATHS, **REVIEW_PATHS, **SEARCH_PATHS},
+        "paths": _refusable({**PATHS, **REVIEW_PATHS, **SEARCH_PATHS}),
     }

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import Invalid
-from ..forms import ConfirmForm
+from ..forms import CommentForm, ConfirmForm
 from ..models.reading import COMMENT_MAX
 from ..services import entries, reading
 
@@ -52,9 +52,11 @@ def bookmarks():
 @bp.post("/entries/<int:entry_id>/comments")
 def comment(entry_id):
     """Add a comment; invalid text comes back in the form with the reason, never lost."""
-    require_csrf()
-    body = request.form.get("body", "")
+    form = CommentForm()
+    body = form.body.data or ""
     try:
+        if not form.validate_on_submit():
+            raise Invalid(fields=form.errors)
         reading.add_comment(entry_id, current_user, body)
     except Invalid as error:
         entry = entries.get_visible(entry_id, current_user)

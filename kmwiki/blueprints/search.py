@@ -3,6 +3,7 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth import roles_required
+from ..forms import whole_number
 from ..models import Role, Vocabulary
 from ..services import search, taxonomy
 
@@ -19,7 +20,7 @@ def search_request(args):
     """The search request in a query string (shared by the page and the API)."""
     return search.SearchRequest(text=args.get("q", ""), kind=args.get("kind", ""), product=args.get("product", ""),
                                 segment=args.get("segment", ""), tag=args.get("tag", ""),
-                                sort=args.get("sort", "relevance"), page=args.get("page", 1, type=int) or 1)
+                                sort=args.get("sort", "relevance"), page=args.get("page", 1, type=whole_number) or 1)
 
 
 @bp.get("/search")

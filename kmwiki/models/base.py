@@ -4,6 +4,10 @@ from datetime import datetime, timezone
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+# The largest id or number an INTEGER column holds on PostgreSQL (SQLite's limit is higher); input beyond it
+# can name no row, and sent to the database it fails the whole statement.
+MAX_ID = 2**31 - 1
+
 
 def utcnow():
     """Timezone-aware now, in UTC."""

@@ -18,6 +18,7 @@ from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..labels import REASON_LABELS
 from ..models import AuditEvent, Entry, PointAward, Reason, Team, User
+from ..models.base import MAX_ID
 from . import ledger_sums, periods
 
 PER_PAGE = 50
@@ -27,7 +28,6 @@ CACHED_FILTERS = 64
 RETRACTED = "retracted"  # the audit action review.retract writes beside the reversing rows
 RULE_CHANGED = "point_rule_changed"
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
-MAX_ID = 2**31 - 1  # larger numbers overflow PostgreSQL's integer columns
 NEWEST_FIRST = (PointAward.created_at.desc(), PointAward.id.desc())
 OLDEST_FIRST = (PointAward.created_at, PointAward.id)
 
