@@ -103,11 +103,18 @@ def build(ix, shares, fill, progress=None, timeout=60.0, after_fork=None):
     messages = context.Queue()
     workers = [context.Process(target=_worker, args=(ix, share, fill, messages, after_fork), daemon=True)
                for share in shares[1:]]
+    segments = []
+
+    def report(count):  # this process's progress, and whatever the workers said meanwhile
+        if progress:
+            progress(count)
+        _take_waiting(messages, segments, progress)
+
     try:
         for worker in workers:
             worker.start()
-        fill(owner, shares[0], _reporter(messages, progress))
-        segments = _collect(workers, messages, progress)
+        fill(owner, shares[0], report)
+        _collect(workers, messages, segments, progress)
     except BaseException:
         for worker in workers:
             worker.kill()
@@ -117,49 +124,40 @@ def build(ix, shares, fill, progress=None, timeout=60.0, after_fork=None):
     owner.commit(mergetype=lambda writer, existing: segments)
 
 
-def _reporter(messages, progress):
-    """A progress callback for this process that also passes on the workers' progress."""
-    def report(count):
+def _take(message, segments, progress):
+    """Act on one worker message: progress, a finished segment, or a failure (raised)."""
+    kind, value = message
+    if kind == "progress":
         if progress:
-            progress(count)
-            _drain_progress(messages, progress)
-    return report
+            progress(value)
+    elif kind == "segment":
+        segments.append(value)
+    else:
+        raise RuntimeError(f"index build process failed:\n{value}")
 
 
-def _drain_progress(messages, progress):
+def _take_waiting(messages, segments, progress):
     while True:
         try:
-            kind, value = messages.get_nowait()
+            message = messages.get_nowait()
         except queue.Empty:
             return
-        if kind != "progress":  # a result came early: keep it for _collect
-            messages.put((kind, value))
-            return
-        progress(value)
+        _take(message, segments, progress)
 
 
-def _collect(workers, messages, progress):
+def _collect(workers, messages, segments, progress):
     """Wait for every worker's segment, passing on progress; raise when one fails or dies."""
-    segments, pending = [], len(workers)
-    while pending:
+    while len(segments) < len(workers):
         try:
-            kind, value = messages.get(timeout=RESULT_WAIT)
+            message = messages.get(timeout=RESULT_WAIT)
         except queue.Empty:
             dead = [w for w in workers if w.exitcode not in (None, 0)]
             if dead:
                 raise RuntimeError(f"index build process {dead[0].pid} died (exit code {dead[0].exitcode})")
             continue
-        if kind == "progress":
-            if progress:
-                progress(value)
-        elif kind == "segment":
-            segments.append(value)
-            pending -= 1
-        else:
-            raise RuntimeError(f"index build process failed:\n{value}")
+        _take(message, segments, progress)
     for worker in workers:
         worker.join()
-    return segments
 
 
 def _worker(ix, share, fill, messages, after_fork):
