@@ -15,11 +15,9 @@ CHUNK = 2000  # rows per INSERT round trip: large enough to be fast, small enoug
 def insert_adopted_entries(records, author_id, progress=None):
     """Insert adopted entries, each with one revision, from dicts with title, body and kind (a kind slug);
     products, segments and tags are optional lists. Returns the new entry ids in record order."""
-    kinds = dict(db.session.execute(
-        select(Category.slug, Category.id).where(Category.vocabulary == Vocabulary.KIND)).all())
-    classes = {(vocabulary, slug): category_id for vocabulary, slug, category_id in db.session.execute(
-        select(Category.vocabulary, Category.slug, Category.id)
-        .where(Category.vocabulary.in_([Vocabulary.PRODUCT, Vocabulary.SEGMENT])))}
+    classes = {(vocabulary, slug): category_id for vocabulary, slug, category_id in
+               db.session.execute(select(Category.vocabulary, Category.slug, Category.id))}
+    kinds = {slug: category_id for (vocabulary, slug), category_id in classes.items() if vocabulary == Vocabulary.KIND}
     now = utcnow()
     ids = []
     for start in range(0, len(records), CHUNK):

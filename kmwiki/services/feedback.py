@@ -33,7 +33,3 @@ def vote_helpful(entry_id, user):
 def helpful_count(entry_id):
     """How many readers marked the entry helpful."""
     return db.session.scalar(select(func.count()).where(HelpfulVote.entry_id == entry_id))
-
-
-def has_voted(entry_id, user):
-    return db.session.get(HelpfulVote, (entry_id, user.id)) is not None
