@@ -99,8 +99,8 @@ def revision(entry_id, number):
 
 def render_entry(entry, revision):
     html = entries.rendered(revision)
-    involved = current_user.id in {entry.author_id, entry.submitted_by_id} or current_user.is_admin \
-        or access.can_review(entry, current_user)
+    can_review = access.can_review(entry, current_user)  # a query for reviewers of pending entries: once
+    involved = current_user.id in {entry.author_id, entry.submitted_by_id} or current_user.is_admin or can_review
     # The author and reviewers see what the guards find in the newest text, and the reviews so far;
     # the newest text only when they may read it, and the link to a waiting revision likewise.
     latest = (revision if revision.number == entry.latest_number else entries.revision(entry, entry.latest_number)) \
@@ -112,7 +112,7 @@ def render_entry(entry, revision):
         linked_from=entries.linked_from(entry, current_user), related_html=related_panel(entry),
         comments=reading.comments(entry), bookmarked=state.bookmarked,
         can_edit=access.can_edit(entry, current_user), can_submit=access.can_submit(entry, current_user),
-        can_review=access.can_review(entry, current_user), reads_latest=reads_latest,
+        can_review=can_review, reads_latest=reads_latest,
         findings=guards.inspect(latest.title, latest.body) if involved and reads_latest else None,
         reviews=review.reviews_of(entry) if involved else [],
         helpful_count=state.helpful_count, voted=state.voted,
