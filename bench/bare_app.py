@@ -8,7 +8,8 @@ the same run. No database, no session, no sign-in: what a Flask page costs on it
 """
 import os
 
-from flask import Flask, render_template_string
+from flask import Flask, render_template
+from jinja2 import DictLoader
 
 PARAGRAPH = "客户说保费太贵时，先倾听，再一起算家庭的保障缺口，最后给出两个预算方案供选择。"
 TEMPLATE = """<!doctype html>
@@ -21,6 +22,7 @@ TEMPLATE = """<!doctype html>
 """
 
 app = Flask(__name__)
+app.jinja_loader = DictLoader({"page.html": TEMPLATE})  # compiled once and cached, as kmwiki's templates are
 
 
 def paragraphs_for(size):
@@ -35,4 +37,4 @@ PARAGRAPHS = paragraphs_for(int(os.environ.get("BARE_PAGE_BYTES", "14000")))
 
 @app.get("/")
 def page():
-    return render_template_string(TEMPLATE, title="保费太贵怎么办", paragraphs=PARAGRAPHS)
+    return render_template("page.html", title="保费太贵怎么办", paragraphs=PARAGRAPHS)
