@@ -7,17 +7,23 @@ stamp moved, so a change made in one worker is seen by all of them on their next
 stamp moves only after the commit, so nothing kept can be older than the stamp it is kept under.
 
 Only what is the same for every signed-in reader belongs here (rendered HTML of public content,
-in one language); anything that depends on who asks is rendered per request.
+in one language); anything that depends on who asks is rendered per request. Besides entries
+(search/sync.py moves the stamp for those), shared pages show the names of people, teams and
+categories: renaming one moves the stamp too (the listeners at the end).
 """
 import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, has_app_context
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from .models import Branch, Category, Team, User
 
 STAMP_FILE = "content_stamp"
-MAX_ITEMS = 2000  # a few KB each: a few MB per worker
+MAX_ITEMS = 4000  # related panels of a few KB, entry pages of ~10 KB: up to ~40 MB per worker
 EXTENSION = "kmwiki.shared"
 
 
@@ -38,6 +44,14 @@ class SharedCache:
         return status.st_ino, status.st_mtime_ns
 
     def get(self, key, compute):
+        value, stamp = self.lookup(key)
+        if value is None:
+            value = self.store(key, compute(), stamp)
+        return value
+
+    def lookup(self, key):
+        """(the value kept for key or None, the stamp to store a new value under). Read the stamp
+        before the database, so that nothing can be kept under a stamp newer than what it shows."""
         stamp = self.current_stamp()
         with self.lock:
             if stamp != self.stamp:
@@ -45,8 +59,11 @@ class SharedCache:
                 self.stamp = stamp
             elif key in self.items:
                 self.items.move_to_end(key)
-                return self.items[key]
-        value = compute()
+                return self.items[key], stamp
+        return None, stamp
+
+    def store(self, key, value, stamp):
+        """Keep value under the stamp lookup() gave, unless the content changed since; returns it."""
         with self.lock:
             if self.stamp == stamp:
                 self.items[key] = value
@@ -74,3 +91,28 @@ def content_changed():
     scratch = path.with_name(f".{STAMP_FILE}.{os.getpid()}.{threading.get_ident()}")
     scratch.write_bytes(os.urandom(8))
     os.replace(scratch, path)  # a new inode, so the stamp differs even within one clock tick
+
+
+# Names that shared pages show, by model: a commit that changes one retires what is kept.
+SHOWN_NAMES = {User: ("display_name", "team_id"), Team: ("name", "branch_id"), Branch: ("name",),
+               Category: ("name_zh", "name_en")}
+RENAMED = "kmwiki.shared_renamed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_renames(session, flush_context):
+    for obj in session.dirty:
+        fields = SHOWN_NAMES.get(type(obj), ())
+        if any(inspect(obj).attrs[name].history.has_changes() for name in fields):
+            session.info[RENAMED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _retire_renamed(session):
+    if session.info.pop(RENAMED, False) and has_app_context():
+        content_changed()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_renames(session):
+    session.info.pop(RENAMED, None)

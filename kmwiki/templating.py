@@ -1,10 +1,8 @@
 """What templates can use beyond Flask's defaults, and the headers every response carries."""
 from flask import current_app
 from flask_babel import format_datetime, format_timedelta, get_locale, gettext as _, lazy_gettext as _l
-from flask_login import current_user
 
-from . import i18n
-from .services import activity
+from . import i18n, personal
 from .forms import ROLE_LABELS
 from .labels import status_label
 from .models import Decision
@@ -46,13 +44,13 @@ def init_app(app):
         html_lang=i18n.html_lang,
         languages=lambda: current_app.config["LANGUAGES"],
         current_locale=lambda: str(get_locale()),
-        unread_notifications=lambda: activity.unread_count(current_user) if current_user.is_authenticated else 0,
         decision_label=lambda decision: DECISION_LABELS.get(decision, decision),
         notification_text=notification_text,
         age=age,
         age_days=lambda moment: (utcnow() - moment).days if moment else 0,
     )
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
+    app.context_processor(lambda: {"personal": personal.Personal()})  # entry pages pass their own
     app.after_request(security_headers)
 
 

@@ -41,8 +41,12 @@ def notifications(user, limit=100):
 
 def unread_count(user):
     """How many notifications the user has not read."""
-    return db.session.scalar(select(func.count()).where(Notification.user_id == user.id,
-                                                        Notification.read_at.is_(None)))
+    return db.session.scalar(unread_count_query(user.id))
+
+
+def unread_count_query(user_id):
+    """The count of unread notifications, as a query to run alone or inside another."""
+    return select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
 
 
 def mark_all_read(user):

@@ -306,11 +306,12 @@ def history(entry, user):
     ).all()
 
 
-def linked_from(entry, user):
-    """Entries the user can see whose reader-facing text links to this entry's title."""
+def linked_from(entry):
+    """Public entries whose text links to this entry's title: the same for every reader, so that
+    the entry page can be shared (a link from a draft shows once the draft is adopted)."""
     return db.session.scalars(
         select(Entry).join(EntryLink, EntryLink.source_id == Entry.id)
-        .where(EntryLink.target_title == entry.title, Entry.id != entry.id, access.visible_clause(user))
+        .where(EntryLink.target_title == entry.title, Entry.id != entry.id, access.public_clause())
         .order_by(Entry.title)
     ).all()
 
