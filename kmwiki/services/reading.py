@@ -2,10 +2,11 @@
 personal home page."""
 import html as htmllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, func, select, union, union_all
+from sqlalchemy import bindparam, exists, func, select, union, union_all
 from sqlalchemy.orm import selectinload
 
 from ..database import insert_once
@@ -60,12 +61,23 @@ def related(entry, limit=RELATED_MAX):
     tag_ids = [t.id for t in entry.tags]
     if not category_ids and not tag_ids:
         return []
-    links = [(entry_categories, entry_categories.c.category_id, category_ids),
-             (entry_tags, entry_tags.c.tag_id, tag_ids)]
+    values = {"entry_id": entry.id, "limit": limit, "candidates": RELATED_CANDIDATES, **{f"c{n}": value for n, value in enumerate(category_ids)},
+              **{f"t{n}": value for n, value in enumerate(tag_ids)}}
+    rows = db.session.execute(_related_query(len(category_ids), len(tag_ids)), values).all()
+    return [row[0] for row in rows]
+
+
+@lru_cache(maxsize=128)
+def _related_query(category_count, tag_count):
+    """related()'s query for an entry with this many product/segment categories and tags, built once
+    per shape: building and compiling it took more time than running it."""
+    entry_id = bindparam("entry_id")
+    links = [(entry_categories, entry_categories.c.category_id, [bindparam(f"c{n}") for n in range(category_count)]),
+             (entry_tags, entry_tags.c.tag_id, [bindparam(f"t{n}") for n in range(tag_count)])]
     candidates = union(*[
         select(newest.c.entry_id) for newest in
-        (select(table.c.entry_id).where(column == value, table.c.entry_id != entry.id)
-         .order_by(table.c.entry_id.desc()).limit(RELATED_CANDIDATES).subquery()
+        (select(table.c.entry_id).where(column == value, table.c.entry_id != entry_id)
+         .order_by(table.c.entry_id.desc()).limit(bindparam("candidates")).subquery()
          for table, column, values in links for value in values)]).subquery()
     shared = union_all(*[select(table.c.entry_id).where(column.in_(values), table.c.entry_id.in_(select(candidates)))
                          for table, column, values in links if values]).subquery()
@@ -73,36 +85,51 @@ def related(entry, limit=RELATED_MAX):
     votes = (select(HelpfulVote.entry_id, func.count().label("votes"))
              .where(HelpfulVote.entry_id.in_(select(candidates))).group_by(HelpfulVote.entry_id).subquery())
     vote_count = func.coalesce(votes.c.votes, 0)
-    rows = db.session.execute(
+    return (
         select(Entry, overlap.c.overlap, vote_count.label("votes"))
         .join(overlap, overlap.c.entry_id == Entry.id)
         .outerjoin(votes, votes.c.entry_id == Entry.id)
         .where(access.public_clause())
         .options(selectinload(Entry.kind), selectinload(Entry.author))
         .order_by(overlap.c.overlap.desc(), vote_count.desc(), Entry.adopted_at.desc(), Entry.id.desc())
-        .limit(limit)
-    ).all()
-    return [row[0] for row in rows]
+        .limit(bindparam("limit"))
+    )
 
 
 # --- bookmarks ----------------------------------------------------------------------------------
 
 
 class ReaderState(NamedTuple):
-    """What one reader has done with an entry, and its helpful count, for the entry page."""
+    """What is the reader's own on an entry page: their bookmark and vote, the counts as they are
+    now, their unread notifications, and the comments (with delete buttons for their own)."""
 
     bookmarked: bool
     voted: bool
     helpful_count: int
+    view_count: int
+    unread: int
+    comments: list
+
+
+def _reader_state_query():
+    entry_id, user_id = bindparam("entry_id"), bindparam("user_id")
+    return select(
+        exists().where(Bookmark.user_id == user_id, Bookmark.entry_id == entry_id),
+        exists().where(HelpfulVote.entry_id == entry_id, HelpfulVote.user_id == user_id),
+        select(func.count()).where(HelpfulVote.entry_id == entry_id).scalar_subquery(),
+        select(Entry.view_count).where(Entry.id == entry_id).scalar_subquery(),
+        activity.unread_count_query(user_id).scalar_subquery(),
+        exists().where(Comment.entry_id == entry_id),
+    )
+
+
+READER_STATE = _reader_state_query()  # built once: it runs on every entry page
 
 
 def reader_state(entry_id, user):
-    """Bookmark, own vote and helpful count in one query."""
-    mine = (Bookmark.user_id == user.id) & (Bookmark.entry_id == entry_id)
-    voted = (HelpfulVote.entry_id == entry_id) & (HelpfulVote.user_id == user.id)
-    count = select(func.count()).where(HelpfulVote.entry_id == entry_id).scalar_subquery()
-    row = db.session.execute(select(exists().where(mine), exists().where(voted), count)).one()
-    return ReaderState(bool(row[0]), bool(row[1]), row[2])
+    """All of ReaderState in one query, and one more for the comments when there are any."""
+    row = db.session.execute(READER_STATE, {"entry_id": entry_id, "user_id": user.id}).one()
+    return ReaderState(bool(row[0]), bool(row[1]), row[2], row[3] or 0, row[4], comments(entry_id) if row[5] else [])
 
 
 def is_bookmarked(entry_id, user):
@@ -142,10 +169,10 @@ def bookmarks(user):
 # --- comments -----------------------------------------------------------------------------------
 
 
-def comments(entry):
+def comments(entry_id):
     """An entry's comments, oldest first; deleted ones stay as placeholders."""
     return db.session.scalars(
-        select(Comment).where(Comment.entry_id == entry.id)
+        select(Comment).where(Comment.entry_id == entry_id)
         .options(selectinload(Comment.author)).order_by(Comment.created_at, Comment.id)
     ).all()
 

@@ -4,7 +4,7 @@ import re
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -61,12 +61,15 @@ def authenticate(username, password, channel="web"):
     return user if accepted else None
 
 
+SESSION_USER = select(User).where(User.id == bindparam("id")).options(joinedload(User.role_rows))  # every request
+
+
 def load_session_user(session_id):
     """The user for a Flask-Login session id "ID:VERSION", or None when the version moved on."""
     user_id, _, version = (session_id or "").partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db.session.get(User, int(user_id), options=[joinedload(User.role_rows)])  # one query on every request
+    user = db.session.scalars(SESSION_USER, {"id": int(user_id)}).unique().first()
     if user is None or user.auth_version != int(version):
         return None
     return user
