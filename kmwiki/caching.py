@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from .models import Branch, Category, Team, User
 
 STAMP_FILE = "content_stamp"
-MAX_ITEMS = 4000  # related panels of a few KB, entry pages of ~10 KB: up to ~40 MB per worker
+MAX_ITEMS = 3000  # entry pages of ~14 KB as str, related panels of a few KB: up to ~40 MB per worker
 EXTENSION = "kmwiki.shared"
 
 

@@ -153,7 +153,7 @@ def render_entry(entry, revision, parts=None):
     reads_latest = latest is not None and access.can_view_revision(entry, latest, current_user)
     return render_template(
         "entries/view.html", entry=entry, revision=revision, html=html, toc=reading.toc(html),
-        linked_from=entries.linked_from(entry), related_html=related_panel(entry),
+        linked_from=entries.linked_from(entry), related_html=related_panel(entry, keep=parts is None),
         personal=parts or personal.Personal(entry, reading.reader_state(entry.id, current_user)),
         can_edit=access.can_edit(entry, current_user), can_submit=access.can_submit(entry, current_user),
         can_review=can_review, reads_latest=reads_latest,
@@ -162,11 +162,13 @@ def render_entry(entry, revision, parts=None):
         retract_form=RetractForm() if current_user.is_admin else None)
 
 
-def related_panel(entry):
+def related_panel(entry, keep=True):
     """The related-entries panel: the same for every reader, so rendered once per process and
-    language until content changes (the query weighs hundreds of entries at scale)."""
-    return Markup(caching.remembered(("related", entry.id, str(get_locale())),
-                                     lambda: render_template("reading/_related.html", related=reading.related(entry))))
+    language until content changes (the query weighs hundreds of entries at scale). A page kept
+    whole for sharing holds it already: kept apart as well, it would take a second cache place."""
+    def render():
+        return render_template("reading/_related.html", related=reading.related(entry))
+    return Markup(caching.remembered(("related", entry.id, str(get_locale())), render) if keep else render())
 
 
 @bp.route("/entries/<int:entry_id>/edit", methods=["GET", "POST"])
