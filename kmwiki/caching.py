@@ -50,8 +50,8 @@ class SharedCache:
         return value
 
     def lookup(self, key):
-        """(the value kept for key or None, the stamp to store a new value under). Read the stamp
-        before the database, so that nothing can be kept under a stamp newer than what it shows."""
+        """(the value kept for key or None, the stamp to store a new value under; values are never
+        None). Read the stamp before the database, so nothing is kept under a newer stamp than it shows."""
         stamp = self.current_stamp()
         with self.lock:
             if stamp != self.stamp:

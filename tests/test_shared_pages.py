@@ -73,7 +73,7 @@ def test_the_author_is_not_served_the_readers_page(readers, renders):
     assert "王阿丽" in authors and 'action="/entries/%d/helpful"' % entry_id not in authors  # no voting for oneself
 
 
-def test_names_are_escaped_when_filled_in(make_client, make_user, make_entry):
+def test_names_are_escaped_when_filled_in(make_client, make_user, make_entry, renders):
     alice = make_user("alice")
     make_user("bob")
     make_user("mallory", display_name='<script>alert("x")</script>')
@@ -83,6 +83,7 @@ def test_names_are_escaped_when_filled_in(make_client, make_user, make_entry):
     mallory.login("mallory")
     page(bob, entry_id)
     html = page(mallory, entry_id)
+    assert renders == ["shared"]  # mallory's name went into bob's rendering
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html and "<script>alert" not in html
 
 

@@ -106,14 +106,15 @@ def view(entry_id):
     changes (kmwiki/caching.py) and filled in for each of them: one query instead of eight."""
     key = shared_page_key(entry_id)
     shared, stamp = caching.shared().lookup(key) if key else (None, None)
-    if shared is None or current_user.id in {shared.entry.author_id, shared.entry.submitted_by_id}:
+    if shared is None or access.wrote_or_sent(shared.entry, current_user):
         entry = entries.get_for_reading(entry_id, current_user)
         revision = entries.visible_revision(entry, entry.face_number, current_user)
-        if key is None or not reads_shared_page(entry, revision):
+        if key is None or not reads_shared_page(entry):
             deferred.count_view(entry.id)
             return render_entry(entry, revision)
         facts = EntryFacts(entry.id, entry.author_id, entry.submitted_by_id)
-        shared = caching.shared().store(key, SharedPage(facts, render_entry(entry, revision, personal.STAND_INS)), stamp)
+        page = render_entry(entry, revision, personal.STAND_INS)
+        shared = caching.shared().store(key, SharedPage(facts, page), stamp)
     deferred.count_view(entry_id)
     return personal.fill(shared.html, personal.Personal(shared.entry, reading.reader_state(entry_id, current_user)))
 
@@ -126,12 +127,11 @@ def shared_page_key(entry_id):
     return "entry-page", entry_id, str(get_locale()), tuple(sorted(current_user.roles))
 
 
-def reads_shared_page(entry, revision):
-    """Whether the reader sees the entry as everyone does: adopted, its current text, and the reader
-    neither wrote, sent nor reviews it (those see reviews and findings, services/access.py)."""
+def reads_shared_page(entry):
+    """Whether the reader sees the entry as everyone does: adopted with no edit waiting, and the
+    reader neither wrote nor sent it (those see reviews and findings; nobody reviews it now)."""
     return (entry.status == Status.ADOPTED and not entry.has_unpublished_changes
-            and revision.number == entry.face_number
-            and current_user.id not in {entry.author_id, entry.submitted_by_id})
+            and not access.wrote_or_sent(entry, current_user))
 
 
 @bp.get("/entries/<int:entry_id>/revisions/<int:number>")
@@ -145,7 +145,7 @@ def render_entry(entry, revision, parts=None):
     """The entry page; `parts` are the reader's own (personal.Personal) or stand-ins for sharing."""
     html = entries.rendered(revision)
     can_review = access.can_review(entry, current_user)  # a query for reviewers of pending entries: once
-    involved = current_user.id in {entry.author_id, entry.submitted_by_id} or current_user.is_admin or can_review
+    involved = access.wrote_or_sent(entry, current_user) or current_user.is_admin or can_review
     # The author and reviewers see what the guards find in the newest text, and the reviews so far;
     # the newest text only when they may read it, and the link to a waiting revision likewise.
     latest = (revision if revision.number == entry.latest_number else entries.revision(entry, entry.latest_number)) \

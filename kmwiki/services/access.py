@@ -103,11 +103,16 @@ def sends_own_edit(entry, user):
         Revision.entry_id == entry.id, Revision.number == entry.latest_number)) == user.id
 
 
+def wrote_or_sent(entry, user):
+    """Whether the user is the entry's author or sent its current revision to review."""
+    return user.id in {entry.author_id, entry.submitted_by_id}
+
+
 def can_review(entry, user):
     """Reviewers decide on pending entries, never on their own work: not as its author, its submitter,
     nor as the writer of any revision under review (an edit that someone else sent on)."""
     return (user.is_authenticated and user.has_role(Role.REVIEWER) and entry.status == Status.PENDING
-            and user.id not in {entry.author_id, entry.submitted_by_id} and user.id not in writers_under_review(entry))
+            and not wrote_or_sent(entry, user) and user.id not in writers_under_review(entry))
 
 
 def writers_under_review(entry):

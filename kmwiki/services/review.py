@@ -276,7 +276,7 @@ def reviews_of(entry):
 def visible_reviews(entry_id, user):
     """The reviews of an entry for those involved: author, submitter, reviewers and admins."""
     entry = entries.get_visible(entry_id, user)
-    if not (user.id in {entry.author_id, entry.submitted_by_id} or user.is_admin or user.has_role(Role.REVIEWER)):
+    if not (access.wrote_or_sent(entry, user) or user.is_admin or user.has_role(Role.REVIEWER)):
         raise Forbidden()
     return reviews_of(entry)
 
