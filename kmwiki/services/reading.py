@@ -13,11 +13,11 @@ from ..database import insert_once
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..markup import headings
-from ..models import Bookmark, Category, Comment, Entry, HelpfulVote, Role, Status, Vocabulary
+from ..models import Bookmark, Category, Comment, Entry, HelpfulVote, Role, Status, User, Vocabulary
 from ..models.base import utcnow
 from ..models.entry import entry_categories, entry_tags
 from ..models.reading import COMMENT_MAX
-from . import access, activity, entries, rankings
+from . import access, activity, entries, rankings, taxonomy
 from .periods import Period
 
 TOC_LEVELS = (2, 3)
@@ -63,8 +63,19 @@ def related(entry, limit=RELATED_MAX):
         return []
     values = {"entry_id": entry.id, "limit": limit, "candidates": RELATED_CANDIDATES, **{f"c{n}": value for n, value in enumerate(category_ids)},
               **{f"t{n}": value for n, value in enumerate(tag_ids)}}
+    kinds = {kind.id: kind for kind in taxonomy.categories(Vocabulary.KIND)}
     rows = db.session.execute(_related_query(len(category_ids), len(tag_ids)), values).all()
-    return [row[0] for row in rows]
+    return [RelatedEntry(row.id, row.title, kinds[row.kind_id], row.author_name) for row in rows]
+
+
+class RelatedEntry(NamedTuple):
+    """What the related panel shows of an entry: read as plain columns, since loading entries with
+    their kind and author took more time than ranking them."""
+
+    id: int
+    title: str
+    kind: Category
+    author_name: str
 
 
 @lru_cache(maxsize=128)
@@ -86,11 +97,11 @@ def _related_query(category_count, tag_count):
              .where(HelpfulVote.entry_id.in_(select(candidates))).group_by(HelpfulVote.entry_id).subquery())
     vote_count = func.coalesce(votes.c.votes, 0)
     return (
-        select(Entry, overlap.c.overlap, vote_count.label("votes"))
+        select(Entry.id, Entry.title, Entry.kind_id, User.display_name.label("author_name"))
         .join(overlap, overlap.c.entry_id == Entry.id)
+        .join(User, User.id == Entry.author_id)
         .outerjoin(votes, votes.c.entry_id == Entry.id)
         .where(access.public_clause())
-        .options(selectinload(Entry.kind), selectinload(Entry.author))
         .order_by(overlap.c.overlap.desc(), vote_count.desc(), Entry.adopted_at.desc(), Entry.id.desc())
         .limit(bindparam("limit"))
     )
