@@ -4,8 +4,8 @@ import re
 from sqlalchemy import func, select
 
 from kmwiki.extensions import db
-from kmwiki.models import Bookmark, Comment, Notification, Reason, Status, User
-from kmwiki.services import deferred, points, reading
+from kmwiki.models import Bookmark, Comment, Notification, Reason, Status, User, Vocabulary
+from kmwiki.services import deferred, points, reading, taxonomy
 
 XSS = "<script>alert(1)</script>"
 
@@ -74,6 +74,9 @@ def test_related_entries_are_adopted_visible_ranked_and_exclude_itself(app, clie
     assert related.index("最相关") < related.index("有点相关")
     assert "鲍勃的草稿" not in related and "无关" not in related
     assert f'/entries/{me}"' not in related
+    with app.app_context():
+        author, kind = db.session.get(User, bob).display_name, taxonomy.category(Vocabulary.KIND, "objection_handling")
+        assert f"{kind.name_zh} · {author}" in related  # each related entry's kind and author
     with app.app_context():
         ids = [e.id for e in reading.related(db.session.get(reading.Entry, me))]
         assert ids == [best, some]

@@ -17,7 +17,7 @@ from ..models import Bookmark, Category, Comment, Entry, HelpfulVote, Role, Stat
 from ..models.base import utcnow
 from ..models.entry import entry_categories, entry_tags
 from ..models.reading import COMMENT_MAX
-from . import access, activity, entries, rankings, taxonomy
+from . import access, activity, entries, rankings
 from .periods import Period
 
 TOC_LEVELS = (2, 3)
@@ -63,9 +63,7 @@ def related(entry, limit=RELATED_MAX):
         return []
     values = {"entry_id": entry.id, "limit": limit, "candidates": RELATED_CANDIDATES, **{f"c{n}": value for n, value in enumerate(category_ids)},
               **{f"t{n}": value for n, value in enumerate(tag_ids)}}
-    kinds = {kind.id: kind for kind in taxonomy.categories(Vocabulary.KIND)}
-    rows = db.session.execute(_related_query(len(category_ids), len(tag_ids)), values).all()
-    return [RelatedEntry(row.id, row.title, kinds[row.kind_id], row.author_name) for row in rows]
+    return [RelatedEntry(*row) for row in db.session.execute(_related_query(len(category_ids), len(tag_ids)), values)]
 
 
 class RelatedEntry(NamedTuple):
@@ -97,8 +95,9 @@ def _related_query(category_count, tag_count):
              .where(HelpfulVote.entry_id.in_(select(candidates))).group_by(HelpfulVote.entry_id).subquery())
     vote_count = func.coalesce(votes.c.votes, 0)
     return (
-        select(Entry.id, Entry.title, Entry.kind_id, User.display_name.label("author_name"))
+        select(Entry.id, Entry.title, Category, User.display_name)
         .join(overlap, overlap.c.entry_id == Entry.id)
+        .join(Category, Category.id == Entry.kind_id)
         .join(User, User.id == Entry.author_id)
         .outerjoin(votes, votes.c.entry_id == Entry.id)
         .where(access.public_clause())
