@@ -8,8 +8,9 @@ stamp moves only after the commit, so nothing kept can be older than the stamp i
 
 Only what is the same for every signed-in reader belongs here (rendered HTML of public content,
 in one language); anything that depends on who asks is rendered per request. Besides entries
-(search/sync.py moves the stamp for those), shared pages show the names of people, teams and
-categories: renaming one moves the stamp too (the listeners at the end).
+(search/sync.py moves the stamp for those), what is kept shows the names of people, teams and
+categories: renaming one moves the stamp too (the listeners at the end). Whole entry pages are kept
+as files for every worker instead, with exact versions per entry (kmwiki/pages.py).
 """
 import os
 import threading
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from .models import Branch, Category, Team, User
 
 STAMP_FILE = "content_stamp"
-MAX_ITEMS = 3000  # entry pages of ~14 KB as str, related panels of a few KB: up to ~40 MB per worker
+MAX_ITEMS = 1000  # related panels of a few KB (entry pages are kept as files, kmwiki/pages.py): a few MB per worker
 EXTENSION = "kmwiki.shared"
 
 

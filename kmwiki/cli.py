@@ -1,27 +1,33 @@
 """Command-line tools: `flask --app kmwiki COMMAND --help`."""
+import multiprocessing
 import os
+import queue
 import sys
+import traceback
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_babel import force_locale
+from flask_login import login_user
 from flask_migrate import upgrade
 from sqlalchemy import inspect
 
+from . import pages
+from .blueprints import entries as entry_pages
 from .demo import load as demo
 from .errors import KmwikiError
 from .extensions import db
 from .models import Role, Status
 from .search import index as search_index
-from .services import backup as backups, defaults, importer, seeding, users
+from .services import backup as backups, defaults, entries, importer, seeding, users
 
 
 def init_app(app):
     """Register the commands."""
     for command in (init_db, create_user, demo_data, import_entries, reindex, search_check, backup, restore,
-                    seed_scale):
+                    seed_scale, pages_group):
         app.cli.add_command(command)
 
 
@@ -243,3 +249,117 @@ def seed_scale(entries, user_count, teams, branches, ledger, days, seed, no_inde
     click.echo(f"Seeded {branches} branches, {teams} teams, {user_count} users, {entries} entries, {ledger} ledger rows.")
     if not no_index:
         rebuild_index()
+
+
+@click.group("pages")
+def pages_group():
+    """Entry pages kept for sharing (kmwiki/pages.py): warm them, or clear them."""
+
+
+@pages_group.command("warm")
+@click.option("--locale", "locales", multiple=True, help="UI language to render in (default: the default language).")
+@click.option("--roles", "role_sets", multiple=True, metavar="ROLE[,ROLE...]",
+              help='The readers\' roles, e.g. "agent" or "agent,reviewer"; repeat for several '
+                   "(default: the roles most active users hold).")
+@click.option("--processes", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
+              help="Processes rendering side by side.")
+@with_appcontext
+def warm_pages(locales, role_sets, processes):
+    """Render and keep the shared page of every adopted entry, most read first, for readers with
+    these roles and language; pages kept and current stay as they are, those of other releases go.
+    For after a release (pages of other code are never served) or before a load run."""
+    locales = locales or (current_app.config["BABEL_DEFAULT_LOCALE"],)
+    unknown = sorted(set(locales) - set(current_app.config["LANGUAGES"]))
+    if unknown:
+        fail(f"unknown language {', '.join(unknown)}; choose from {', '.join(current_app.config['LANGUAGES'])}")
+    readers = [(roles, locale) for roles in (parse_roles(text) for text in role_sets) or [users.commonest_role_set()]
+               for locale in locales]
+    pages.clear(keep_this_release=True)  # never served again
+    ids = entries.shared_page_ids()
+    total = len(ids) * len(readers)
+    with click.progressbar(length=total, label="Rendering entry pages") as bar:
+        rendered = warm_in_processes(ids, readers, processes, bar.update)
+    click.echo(f"Rendered {rendered} pages; {total - rendered} were kept and current.")
+
+
+@pages_group.command("clear")
+@with_appcontext
+def clear_pages():
+    """Forget every kept page (they are rendered again when next read)."""
+    click.echo(f"Removed {pages.clear()} kept pages.")
+
+
+def parse_roles(text):
+    roles = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(roles - {role.value for role in Role})
+    if unknown or not roles:
+        fail(f"unknown role {', '.join(unknown) or '(none given)'}; choose from {', '.join(r.value for r in Role)}")
+    if Role.ADMIN in roles:
+        fail("administrators see more than other readers: their pages are never shared")
+    return tuple(sorted(roles))
+
+
+def warm_in_processes(ids, readers, processes, progress):
+    """warm_share over shares of ids: the first here, the others in forked processes (each on
+    connections of its own). Returns how many pages were rendered."""
+    shares = [ids[n::processes] for n in range(processes) if ids[n::processes]] or [[]]
+    context = multiprocessing.get_context("fork")
+    messages = context.Queue()
+    children = [context.Process(target=_warm_child, args=(share, readers, messages), daemon=True)
+                for share in shares[1:]]
+    done = []
+
+    def take(message):
+        kind, value = message
+        if kind == "progress":
+            progress(value)
+        elif kind == "done":
+            done.append(value)
+        else:
+            raise click.ClickException(f"a rendering process failed:\n{value}")
+
+    def report(count):
+        progress(count)
+        while True:
+            try:
+                take(messages.get_nowait())
+            except queue.Empty:
+                return
+
+    try:
+        for child in children:
+            child.start()
+        rendered = warm_share(shares[0], readers, report)
+        while len(done) < len(children):
+            try:
+                take(messages.get(timeout=5))
+            except queue.Empty:
+                if any(child.exitcode not in (None, 0) for child in children):
+                    raise click.ClickException("a rendering process died")
+    finally:
+        for child in children:
+            child.kill() if child.is_alive() and len(done) < len(children) else child.join()
+    return rendered + sum(done)
+
+
+def _warm_child(share, readers, messages):
+    db.engine.dispose(close=False)  # the pooled connections belong to the parent
+    try:
+        messages.put(("done", warm_share(share, readers, lambda count: messages.put(("progress", count)))))
+    except BaseException:
+        messages.put(("failed", traceback.format_exc()))
+
+
+def warm_share(ids, readers, report, step=100):
+    """Render the pages of these entries for each (roles, locale) reader, as that reader would ask."""
+    rendered = 0
+    for roles, locale in readers:
+        reader = users.stand_in_reader(roles, locale)
+        for start in range(0, len(ids), step):
+            for entry_id in ids[start:start + step]:
+                with current_app.test_request_context(f"/entries/{entry_id}"):
+                    login_user(reader)
+                    rendered += entry_pages.warm_page(entry_id)
+            db.session.remove()  # what the last pages loaded is not needed again
+            report(len(ids[start:start + step]))
+    return rendered

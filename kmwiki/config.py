@@ -25,6 +25,9 @@ class DefaultConfig:
     # Largest image an editor may upload (PNG, JPEG, GIF or WEBP); a phone photo fits, a video does not.
     ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
     ENTRIES_PER_PAGE = 20
+    # Seconds a kept entry page is served (kmwiki/pages.py): its related-entries panel may miss newer
+    # entries or show an older title for this long; everything else on it is current.
+    SHARED_PAGE_MAX_AGE = 3600
     # Adopting reviews needed to adopt an entry (DESIGN §3); one reject always rejects.
     REVIEWS_REQUIRED = 1
     # Set KMWIKI_HTTPS=1 behind TLS: cookies are then sent over HTTPS only, and browsers are told

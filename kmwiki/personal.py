@@ -8,51 +8,85 @@ page as every uninvolved reader sees it) gets `STAND_INS`, which leaves a marker
 goes; `fill()` puts one reader's parts in. Both ways render the parts with the same macros
 (templates/_macros/personal.html), so a shared page reads exactly like one rendered for its reader.
 """
+import hashlib
+import hmac
 import re
-import secrets
+from functools import cached_property
 
-from flask import get_template_attribute
+from flask import current_app, get_template_attribute
+from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from .services import activity
 
-# Random per process, so no entry text can contain a marker that fill() would replace.
-MARKER_PREFIX = f"<!--personal-{secrets.token_hex(8)}:"
-MARKER = re.compile(re.escape(MARKER_PREFIX) + r"(\w+)-->")
 MACROS = "_macros/personal.html"
+EXTENSION = "kmwiki.personal_marker"
+KEPT = "kmwiki.personal_kept"
+KEPT_MAX = 5000  # forms of parts (a few hundred bytes each) per process
+TOKEN_STAND_IN = "@@form-token@@"  # where a kept part's form token goes: no macro writes "@" itself
 
 
 class Personal:
     """One reader's parts, rendered as the template asks for them. `reader` is the entry page's
-    reading.ReaderState (bookmark, vote, counts, comments); other pages have none."""
+    reading.ReaderState (bookmark, vote, counts, comments); other pages have none.
+
+    Most parts have few forms (bookmarked or not, a count): each form is rendered once per process
+    and language, with a stand-in for the session's form token put in per reader (_kept)."""
 
     def __init__(self, entry=None, reader=None):
         self.entry = entry
         self.reader = reader
 
-    def csrf(self):
+    @cached_property
+    def user(self):
+        return current_user._get_current_object()  # once: each use of the proxy looks the user up
+
+    @cached_property
+    def token(self):
         return generate_csrf()
 
+    def csrf(self):
+        return self.token
+
     def name(self):
-        return current_user.display_name
+        return self.user.display_name
 
     def bell(self):
-        count = self.reader.unread if self.reader else activity.unread_count(current_user)
-        return _macro("bell")(count)
+        count = self.reader.unread if self.reader else activity.unread_count(self.user)
+        return self._kept(("bell", count), lambda token: _macro("bell")(count))
 
     def bookmark(self):
-        return _macro("bookmark")(self.entry, self.reader.bookmarked)
+        entry_id, bookmarked = self.entry.id, self.reader.bookmarked
+        return self._kept(("bookmark", entry_id, bookmarked), lambda token: _macro("bookmark")(entry_id, bookmarked, token))
 
     def helpful(self):
-        return _macro("helpful")(self.entry, self.reader, current_user)
+        entry_id, public, count = self.entry.id, self.entry.is_public, self.reader.helpful_count
+        can_vote = self.entry.author_id != self.user.id and not self.reader.voted
+        return self._kept(("helpful", entry_id, public, can_vote, count),
+                          lambda token: _macro("helpful")(entry_id, public, can_vote, count, token))
 
     def views(self):
-        return _macro("views")(self.reader.view_count)
+        count = self.reader.view_count
+        return self._kept(("views", count), lambda token: _macro("views")(count))
 
     def comments(self):
-        return _macro("comments")(self.entry, self.reader.comments, current_user)
+        if self.reader.comments:  # with delete buttons for this reader's own: rendered for them
+            return _macro("comments")(self.entry, self.reader.comments, self.user, self.token)
+        entry = self.entry
+        return self._kept(("no comments", entry.id), lambda token: _macro("comments")(entry, [], None, token))
+
+    def _kept(self, key, render):
+        """render(token)'s HTML for this form of a part, rendered once per process and language."""
+        kept = current_app.extensions.setdefault(KEPT, {})
+        key = (str(get_locale()), *key)
+        html = kept.get(key)
+        if html is None:
+            if len(kept) >= KEPT_MAX:
+                kept.clear()
+            html = kept[key] = str(render(TOKEN_STAND_IN))
+        return Markup(html.replace(TOKEN_STAND_IN, self.token))
 
 
 class StandIns:
@@ -61,7 +95,7 @@ class StandIns:
     def __getattr__(self, part):
         if part.startswith("_") or not hasattr(Personal, part):
             raise AttributeError(part)
-        return lambda: Markup(f"{MARKER_PREFIX}{part}-->")
+        return lambda: Markup(f"{marker()[0]}{part}-->")
 
 
 STAND_INS = StandIns()
@@ -69,7 +103,19 @@ STAND_INS = StandIns()
 
 def fill(page, personal):
     """The shared page with this reader's parts where the markers are (text escaped, as Jinja would)."""
-    return MARKER.sub(lambda match: str(escape(getattr(personal, match[1])())), page)
+    return marker()[1].sub(lambda match: str(escape(getattr(personal, match[1])())), page)
+
+
+def marker():
+    """(the markers' prefix, their pattern) for this app. Derived from the secret key, so every
+    worker fills the pages the others kept (kmwiki/pages.py), and no entry text can hold a marker:
+    sanitized HTML keeps no comments, and nobody who writes one could know it anyway."""
+    found = current_app.extensions.get(EXTENSION)
+    if found is None:
+        secret = str(current_app.config["SECRET_KEY"]).encode()
+        prefix = "<!--personal-" + hmac.new(secret, b"kmwiki personal parts", hashlib.sha256).hexdigest()[:16] + ":"
+        found = current_app.extensions[EXTENSION] = (prefix, re.compile(re.escape(prefix) + r"(\w+)-->"))
+    return found
 
 
 def _macro(name):

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from babel.messages.frontend import CommandLineInterface
 
 from kmwiki import ROOT, create_app
+from kmwiki.blueprints import entries as entry_pages
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
 from kmwiki.search import index
@@ -114,6 +115,31 @@ def app(request, database_url, tmp_path, monkeypatch):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def other_worker(app):
+    """A second app on the same database and instance folder: another gunicorn worker."""
+    worker = create_app(dict(app.config))
+    worker.test_client_class = WikiClient
+    yield worker
+    with worker.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def renders(monkeypatch):
+    """Each rendering of the entry template: "shared" (with stand-ins) or "own" (for one reader)."""
+    calls = []
+    render = entry_pages.render_entry
+
+    def counted(entry, revision, parts=None):
+        calls.append("own" if parts is None else "shared")
+        return render(entry, revision, parts)
+
+    monkeypatch.setattr(entry_pages, "render_entry", counted)
+    return calls
 
 
 @pytest.fixture

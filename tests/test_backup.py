@@ -4,6 +4,7 @@ import tarfile
 import pytest
 from sqlalchemy import func, select
 
+from kmwiki import pages
 from kmwiki.extensions import db
 from kmwiki.models import Entry, Status, User
 from kmwiki.search import index
@@ -35,8 +36,14 @@ def test_backup_and_restore_round_trip(app, make_user, make_entry, tmp_path):
     assert "manifest.json" in names and "attachments/a1b2c3" in names
     assert any(name.startswith("search_index/") for name in names)
 
-    # After the backup: one more entry, a lost attachment and a broken index.
-    make_entry(alice, title="备份之后写的", body="这条不在备份里。", status=Status.ADOPTED)
+    # After the backup: one more entry (its page read and kept), a lost attachment and a broken index.
+    later = make_entry(alice, title="备份之后写的", body="这条不在备份里。", status=Status.ADOPTED)
+    make_user("bob")
+    bob = app.test_client()
+    bob.login("bob")
+    assert bob.get(f"/entries/{later}").status_code == 200
+    kept_pages = tmp_path / "instance" / pages.FOLDER
+    assert list(kept_pages.rglob(f"{later}.html"))
     (attachments / "a1b2c3").unlink()
     refused = runner.invoke(args=["restore", str(archive)])
     assert refused.exit_code == 1 and "--force" in refused.output
@@ -47,6 +54,7 @@ def test_backup_and_restore_round_trip(app, make_user, make_entry, tmp_path):
         assert db.session.scalar(select(func.count(Entry.id))) == 1
         assert index.check(index.get_index()) == ([], [], [])
     assert (attachments / "a1b2c3").read_bytes().startswith(b"\x89PNG")
+    assert not list(kept_pages.rglob("*.html"))  # the restored entries may reach those versions again
     assert found(app, "犹豫期") == ["犹豫期退保话术"]
     assert found(app, "备份之后") == []
 

@@ -2,7 +2,7 @@
 process after content changes anywhere."""
 import pytest
 
-from kmwiki import caching, create_app
+from kmwiki import caching
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
 from kmwiki.services import entries
@@ -14,16 +14,6 @@ pytestmark = pytest.mark.search_index  # the commit hook that moves the stamp is
 def related_panel(client, entry_id):
     page = client.get(f"/entries/{entry_id}").get_data(as_text=True)
     return page[page.index('id="related"'):page.index("</section>", page.index('id="related"'))]
-
-
-@pytest.fixture
-def other_worker(app):
-    """A second app on the same database and instance folder: another gunicorn worker."""
-    worker = create_app(dict(app.config))
-    yield worker
-    with worker.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def adopt_new(worker, author_id, title):

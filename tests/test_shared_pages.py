@@ -4,26 +4,11 @@ import re
 
 import pytest
 
-from kmwiki.blueprints import entries as entry_pages
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
 from kmwiki.services import deferred
 
 CSRF_VALUE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture
-def renders(monkeypatch):
-    """Each rendering of the entry template: "shared" or "own" (for one reader)."""
-    calls = []
-    render = entry_pages.render_entry
-
-    def counted(entry, revision, parts=None):
-        calls.append("own" if parts is None else "shared")
-        return render(entry, revision, parts)
-
-    monkeypatch.setattr(entry_pages, "render_entry", counted)
-    return calls
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per domain."""
 from .activity import AuditEvent, Notification
 from .attachment import Attachment
-from .entry import Category, Entry, EntryLink, Revision, Status, Tag, Vocabulary
+from .entry import Category, Entry, EntryLink, PageGeneration, Revision, Status, Tag, Vocabulary
 from .feedback import HelpfulVote
 from .points import PointAward, PointRule, Reason
 from .reading import Bookmark, Comment
@@ -11,6 +11,6 @@ from .user import ApiToken, Branch, Role, Team, User, UserRole
 
 __all__ = [
     "ApiToken", "Attachment", "AuditEvent", "Bookmark", "Branch", "Category", "Comment", "ComplianceRule", "Decision", "Entry", "EntryLink",
-    "HelpfulVote", "Notification", "PointAward", "PointRule", "Reason", "Review", "ReviewScore", "Revision",
+    "HelpfulVote", "Notification", "PageGeneration", "PointAward", "PointRule", "Reason", "Review", "ReviewScore", "Revision",
     "Role", "RubricCriterion", "RuleAction", "SearchMiss", "Status", "SynonymGroup", "Tag", "Team", "User", "UserRole", "Vocabulary",
 ]

@@ -74,7 +74,26 @@ class Tag(db.Model):
     name: Mapped[str] = mapped_column(String(40), unique=True)
 
 
-class Entry(db.Model):
+class Lifecycle:
+    """What an entry's status and revision numbers say about its readers: for the model, and for
+    plain rows of those columns (services/reading.py EntryFacts)."""
+
+    @property
+    def face_number(self):
+        """The revision shown to readers: the adopted one once there is one."""
+        return self.published_number or self.latest_number
+
+    @property
+    def is_public(self):
+        """Readers see an entry once a revision of it is adopted, until it is retracted."""
+        return self.published_number is not None and self.status != Status.RETRACTED
+
+    @property
+    def has_unpublished_changes(self):
+        return self.published_number is not None and self.latest_number != self.published_number
+
+
+class Entry(Lifecycle, db.Model):
     """A knowledge entry. Its title, kind and classifications mirror the revision readers see."""
 
     __tablename__ = "entries"
@@ -96,6 +115,9 @@ class Entry(db.Model):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     adopted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     view_count: Mapped[int] = mapped_column(default=0)
+    # Raised in the same transaction as any change to what the entry's page shows (kmwiki/pages.py):
+    # a page kept for sharing is served only while this is the version it was rendered at.
+    page_version: Mapped[int] = mapped_column(server_default="0")
 
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
@@ -111,19 +133,6 @@ class Entry(db.Model):
     def segments(self):
         return [c for c in self.categories if c.vocabulary == Vocabulary.SEGMENT]
 
-    @property
-    def face_number(self):
-        """The revision shown to readers: the adopted one once there is one."""
-        return self.published_number or self.latest_number
-
-    @property
-    def is_public(self):
-        """Readers see an entry once a revision of it is adopted, until it is retracted."""
-        return self.published_number is not None and self.status != Status.RETRACTED
-
-    @property
-    def has_unpublished_changes(self):
-        return self.published_number is not None and self.latest_number != self.published_number
 
 
 class Revision(db.Model):
@@ -160,3 +169,12 @@ class EntryLink(db.Model):
     __tablename__ = "entry_links"
     source_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
     target_title: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class PageGeneration(db.Model):
+    """One row: the generation every kept entry page belongs to (kmwiki/pages.py). It is replaced in
+    the same transaction as a change any page may show: a rename, an entry leaving the public."""
+
+    __tablename__ = "page_generation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))

@@ -18,6 +18,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 
+from .. import pages
 from ..errors import KmwikiError
 from ..extensions import db
 from ..models import Entry, User
@@ -70,6 +71,7 @@ def restore(source, force=False):
         _load_database(work / DATABASE_FILES[manifest["database"]])
         _replace_index(work / "search_index")
         _replace_folder(work / "attachments", _attachments_dir())
+    pages.clear()  # pages kept since the backup may carry versions the restored entries reach again
     return manifest
 
 

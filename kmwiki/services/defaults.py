@@ -1,4 +1,6 @@
 """The data every installation starts with: categories, rubric, compliance lexicon, point rules."""
+from .. import pages
+from ..extensions import db
 from . import guards, points, review, search, taxonomy
 
 
@@ -10,4 +12,5 @@ def ensure_defaults():
         "compliance rules": guards.ensure_default_rules(),
         "point rules": points.ensure_default_rules(),
         "synonym groups": search.ensure_default_synonyms(),
+        "shared page generation": pages.ensure_generation(db.session),
     }

@@ -8,7 +8,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from .. import caching, markup
+from .. import caching, markup, pages
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..models import Category, Entry, EntryLink, Revision, Status, Tag, User, Vocabulary
@@ -218,6 +218,7 @@ def _show(entry, revision, classification):
     entry.kind = classification.kind
     entry.categories = classification.categories
     entry.tags = classification.tags
+    pages.links_rewritten(db.session, entry)
     db.session.execute(delete(EntryLink).where(EntryLink.source_id == entry.id))
     for title in markup.wikilink_titles(revision.body):
         if title != revision.title:
@@ -314,6 +315,13 @@ def linked_from(entry):
         .where(EntryLink.target_title == entry.title, Entry.id != entry.id, access.public_clause())
         .order_by(Entry.title)
     ).all()
+
+
+def shared_page_ids():
+    """Adopted entries with no edit waiting, most read first: the pages readers share (`flask pages warm`)."""
+    return db.session.scalars(select(Entry.id).where(Entry.status == Status.ADOPTED,
+                                                     Entry.published_number == Entry.latest_number)
+                              .order_by(Entry.view_count.desc(), Entry.id)).all()
 
 
 def find_by_title(title, user):

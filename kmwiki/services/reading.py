@@ -13,9 +13,9 @@ from ..database import insert_once
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..markup import headings
-from ..models import Bookmark, Category, Comment, Entry, HelpfulVote, Role, Status, User, Vocabulary
+from ..models import Bookmark, Category, Comment, Entry, HelpfulVote, PageGeneration, Role, Status, User, Vocabulary
 from ..models.base import utcnow
-from ..models.entry import entry_categories, entry_tags
+from ..models.entry import Lifecycle, entry_categories, entry_tags
 from ..models.reading import COMMENT_MAX
 from . import access, activity, entries, rankings
 from .periods import Period
@@ -109,9 +109,24 @@ def _related_query(category_count, tag_count):
 # --- bookmarks ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class EntryFacts(Lifecycle):
+    """What the entry page decides from before it renders anything: whose the entry is, whether
+    readers share its page, and which kept page is current (kmwiki/pages.py)."""
+
+    id: int
+    author_id: int
+    submitted_by_id: int | None
+    status: str
+    published_number: int | None
+    latest_number: int
+    page_version: int
+
+
 class ReaderState(NamedTuple):
     """What is the reader's own on an entry page: their bookmark and vote, the counts as they are
-    now, their unread notifications, and the comments (with delete buttons for their own)."""
+    now, their unread notifications, and the comments (with delete buttons for their own); with
+    the entry's facts and the generation of kept pages, read in the same query."""
 
     bookmarked: bool
     voted: bool
@@ -119,6 +134,8 @@ class ReaderState(NamedTuple):
     view_count: int
     unread: int
     comments: list
+    entry: EntryFacts
+    page_generation: str | None
 
 
 def _reader_state_query():
@@ -127,19 +144,26 @@ def _reader_state_query():
         exists().where(Bookmark.user_id == user_id, Bookmark.entry_id == entry_id),
         exists().where(HelpfulVote.entry_id == entry_id, HelpfulVote.user_id == user_id),
         select(func.count()).where(HelpfulVote.entry_id == entry_id).scalar_subquery(),
-        select(Entry.view_count).where(Entry.id == entry_id).scalar_subquery(),
+        Entry.view_count,
         activity.unread_count_query(user_id).scalar_subquery(),
         exists().where(Comment.entry_id == entry_id),
-    )
+        select(PageGeneration.token).where(PageGeneration.id == 1).scalar_subquery(),
+        Entry.id, Entry.author_id, Entry.submitted_by_id, Entry.status, Entry.published_number, Entry.latest_number,
+        Entry.page_version,
+    ).where(Entry.id == entry_id)
 
 
 READER_STATE = _reader_state_query()  # built once: it runs on every entry page
 
 
 def reader_state(entry_id, user):
-    """All of ReaderState in one query, and one more for the comments when there are any."""
-    row = db.session.execute(READER_STATE, {"entry_id": entry_id, "user_id": user.id}).one()
-    return ReaderState(bool(row[0]), bool(row[1]), row[2], row[3] or 0, row[4], comments(entry_id) if row[5] else [])
+    """All of ReaderState in one query, and one more for the comments when there are any; None
+    when there is no such entry (whether the user may see it is the caller's to check)."""
+    row = db.session.execute(READER_STATE, {"entry_id": entry_id, "user_id": user.id}).first()
+    if row is None:
+        return None
+    return ReaderState(bool(row[0]), bool(row[1]), row[2], row[3] or 0, row[4], comments(entry_id) if row[5] else [],
+                       EntryFacts(*row[7:]), row[6])
 
 
 def is_bookmarked(entry_id, user):

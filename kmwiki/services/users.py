@@ -1,6 +1,7 @@
 """Accounts: creating users, signing in, passwords, roles, teams."""
 import functools
 import re
+from collections import Counter
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -131,6 +132,23 @@ def find_team(name):
 def count_users():
     """How many users exist."""
     return db.session.scalar(select(db.func.count(User.id)))
+
+
+def commonest_role_set():
+    """The roles most active users hold together, administrators aside (who never share pages)."""
+    held = {}
+    for user_id, role in db.session.execute(select(UserRole.user_id, UserRole.role).join(User)
+                                            .where(User.active.is_(True))):
+        held.setdefault(user_id, set()).add(role)
+    sets = Counter(tuple(sorted(roles)) for roles in held.values() if Role.ADMIN not in roles)
+    return sets.most_common(1)[0][0] if sets else (Role.AGENT.value,)
+
+
+def stand_in_reader(roles, locale):
+    """A reader who is nobody in particular, with these roles and language: pages rendered for them
+    are the ones every uninvolved reader like them shares (flask pages warm). Never stored."""
+    return User(id=0, username="", display_name="", password_hash="", active=True, locale=locale,
+                auth_version=0, role_rows=[UserRole(role=Role(role).value) for role in roles])
 
 
 def list_users():
