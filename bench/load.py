@@ -7,7 +7,10 @@
 1. An instance in --folder (kept and reused: seeding and indexing take ~4 minutes) gets
    `flask seed-scale` (100,000 adopted entries, 10,000 users in 50 teams, 1,000,000 ledger rows,
    the search index), then one signed-in account per client with drafts of its own, pending
-   entries for the reviewers to adopt, and a password.
+   entries for the reviewers to adopt, and a password. Then `flask pages warm` keeps the shared
+   page of every adopted entry for the clients' two role sets (once per SHARED_PAGE_MAX_AGE: about
+   7 minutes per role set at 100,000 entries; a later run renders only what is stale), as a wiki
+   read all day has them; --cold clears them instead.
 2. gunicorn serves kmwiki (--workers sync workers on 127.0.0.1), and later bench/bare_app.py with
    the same settings: a template page of the size of kmwiki's entry page, no database.
 3. Phases, each at --concurrency requests in flight (bench/loadclient.py):
@@ -50,6 +53,7 @@ DATA = ROOT.parent / "shared" / "data"
 PASSWORD = "load-bench-password"
 MIX = {"view": 60, "search": 15, "leaderboard": 15, "edit": 8, "adopt": 2}
 REVIEWER_SHARE = 4  # every fourth client is a reviewer (and adopts); the others are agents
+CLIENT_ROLES = ("agent", "agent,reviewer")  # load_accounts.py
 TARGETS = {"view": 50, "search": 100, "leaderboard": 50, "adopt": 200}  # p95 ms, DESIGN §10
 
 
@@ -64,6 +68,8 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=30, help="length of each measured phase")
     parser.add_argument("--warmup", type=float, default=10, help="mixed load before measuring, not counted")
     parser.add_argument("--drafts", type=int, default=20, help="drafts per agent client, edited in the run")
+    parser.add_argument("--cold", action="store_true",
+                        help="clear the kept entry pages instead of warming them (`flask pages warm`) first")
     parser.add_argument("--database-url", help="SQLAlchemy URL instead of SQLite in the folder (e.g. PostgreSQL)")
     return parser.parse_args()
 
@@ -119,6 +125,11 @@ def prepare(folder, env, args):
     subprocess.run([sys.executable, str(ROOT / "bench" / "load_accounts.py"), str(folder / "accounts.json"),
                     str(args.concurrency), str(args.drafts), PASSWORD, str(REVIEWER_SHARE)],
                    env=env, cwd=ROOT, check=True)
+    # A wiki read all day has its pages kept (bench/README.md); a 30-second phase alone never gets there.
+    if args.cold:
+        flask(env, "pages", "clear")
+    else:
+        flask(env, "pages", "warm", *[option for roles in CLIENT_ROLES for option in ("--roles", roles)])
 
 
 def make_workload(port, args):
@@ -239,7 +250,8 @@ def report(args, page_bytes, bare, entry_only, mixed, kmwiki_memory, bare_memory
     bare_rate = len(bare["samples"]) / bare["seconds"]
     entry_rate = len(entry_only["samples"]) / entry_only["seconds"]
     print(f"\nkmwiki load run: {args.entries:,} entries, {args.users:,} users, {args.ledger:,} ledger rows; "
-          f"gunicorn {args.workers} sync workers; {args.concurrency} requests in flight; {args.seconds:.0f} s a phase")
+          f"gunicorn {args.workers} sync workers; {args.concurrency} requests in flight; {args.seconds:.0f} s a phase; "
+          + ("no entry page kept beforehand (--cold)" if args.cold else "entry pages kept beforehand (flask pages warm)"))
     print(f"{'phase / kind':<24}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
           f"{'5xx':>6}{'failed':>8}{'target p95':>12}")
     rows = [("bare Flask page", bare), ("entry pages only", entry_only)]
