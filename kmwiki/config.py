@@ -8,6 +8,7 @@ class DefaultConfig:
     SECRET_KEY = None
     # Relative SQLite paths resolve against the instance folder (Flask-SQLAlchemy 3).
     SQLALCHEMY_DATABASE_URI = "sqlite:///kmwiki.db"
+    # A server may drop idle connections: test each before use (not for SQLite, kmwiki/database.py).
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     # Calendar periods and displayed times use this zone.
     TIMEZONE = "Asia/Shanghai"

@@ -14,6 +14,10 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def init_app(app):
     """Bind SQLAlchemy and Flask-Migrate to the app."""
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        # A file has no server to drop the connection: the ping would be one more query per request.
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {k: v for k, v in options.items() if k != "pool_pre_ping"}
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
 

@@ -36,9 +36,9 @@ from . import caching
 from .models import Entry, EntryLink, PageGeneration, Revision, Status
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDER = Path("cache") / "pages"
+FOLDER = os.path.join("cache", "pages")
 CHANGED = "kmwiki.pages_changed"  # session.info: ids of entries whose pages this transaction changes
-LINKED_TITLES = "kmwiki.pages_old_targets"  # titles changed entries link to (or linked to, before)
+LINKED_TITLES = "kmwiki.pages_linked_titles"  # titles changed entries link to (or linked to, before)
 RETIRE_ALL = "kmwiki.pages_retire_all"
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ class PageKey(NamedTuple):
 def read(key, generation, version):
     """The kept page for key if it is current for this generation and entry version, else None."""
     try:
-        data = _path(key).read_bytes()
+        with open(_path(key), "rb") as kept:
+            data = kept.read()
     except OSError:  # not kept yet (or unreadable: rendered again)
         return None
     header, _, page = data.partition(b"\n")
@@ -72,7 +73,7 @@ def read(key, generation, version):
 def keep(key, generation, version, page):
     """Keep a page rendered at this generation and entry version; a page that cannot be written
     (a full disk) is only rendered again next time."""
-    path = _path(key)
+    path = Path(_path(key))
     scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     data = f"{generation} {version} {time.time():.3f}\n".encode() + page.encode()
     try:
@@ -81,6 +82,7 @@ def keep(key, generation, version, page):
         os.replace(scratch, path)  # readers see the old file or the new one, never half of one
     except OSError:
         log.exception("could not keep the shared page %s", path)
+        scratch.unlink(missing_ok=True)
 
 
 def clear(keep_this_release=False):
@@ -95,8 +97,9 @@ def clear(keep_this_release=False):
 
 
 def _path(key):
+    """The page's file (a string: read on every entry view, where pathlib's parsing showed)."""
     roles = "+".join(key.roles) or "none"
-    return Path(current_app.instance_path) / FOLDER / fingerprint() / key.locale / roles / f"{key.entry_id}.html"
+    return os.path.join(current_app.instance_path, FOLDER, fingerprint(), key.locale, roles, f"{key.entry_id}.html")
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 from functools import cached_property
+from typing import NamedTuple
 
 from flask import current_app, get_template_attribute
 from flask_babel import get_locale
@@ -26,14 +27,15 @@ EXTENSION = "kmwiki.personal_marker"
 KEPT = "kmwiki.personal_kept"
 KEPT_MAX = 5000  # forms of parts (a few hundred bytes each) per process
 TOKEN_STAND_IN = "@@form-token@@"  # where a kept part's form token goes: no macro writes "@" itself
+ENTRY_STAND_IN = 9_876_543_210_123  # where its entry id goes (in URLs): no count or entry reaches it
 
 
 class Personal:
     """One reader's parts, rendered as the template asks for them. `reader` is the entry page's
     reading.ReaderState (bookmark, vote, counts, comments); other pages have none.
 
-    Most parts have few forms (bookmarked or not, a count): each form is rendered once per process
-    and language, with a stand-in for the session's form token put in per reader (_kept)."""
+    Most parts have few forms (bookmarked or not, a count) whatever the entry: each form is rendered
+    once per process and language, and the entry and the session's form token are put in (_kept)."""
 
     def __init__(self, entry=None, reader=None):
         self.entry = entry
@@ -47,6 +49,10 @@ class Personal:
     def token(self):
         return generate_csrf()
 
+    @cached_property
+    def locale(self):
+        return str(get_locale())
+
     def csrf(self):
         return self.token
 
@@ -55,38 +61,46 @@ class Personal:
 
     def bell(self):
         count = self.reader.unread if self.reader else activity.unread_count(self.user)
-        return self._kept(("bell", count), lambda token: _macro("bell")(count))
+        return self._kept(("bell", count), lambda token, entry_id: _macro("bell")(count))
 
     def bookmark(self):
-        entry_id, bookmarked = self.entry.id, self.reader.bookmarked
-        return self._kept(("bookmark", entry_id, bookmarked), lambda token: _macro("bookmark")(entry_id, bookmarked, token))
+        bookmarked = self.reader.bookmarked
+        return self._kept(("bookmark", bookmarked),
+                          lambda token, entry_id: _macro("bookmark")(entry_id, bookmarked, token))
 
     def helpful(self):
-        entry_id, public, count = self.entry.id, self.entry.is_public, self.reader.helpful_count
+        public, count = self.entry.is_public, self.reader.helpful_count
         can_vote = self.entry.author_id != self.user.id and not self.reader.voted
-        return self._kept(("helpful", entry_id, public, can_vote, count),
-                          lambda token: _macro("helpful")(entry_id, public, can_vote, count, token))
+        return self._kept(("helpful", public, can_vote, count),
+                          lambda token, entry_id: _macro("helpful")(entry_id, public, can_vote, count, token))
 
     def views(self):
         count = self.reader.view_count
-        return self._kept(("views", count), lambda token: _macro("views")(count))
+        return self._kept(("views", count), lambda token, entry_id: _macro("views")(count))
 
     def comments(self):
         if self.reader.comments:  # with delete buttons for this reader's own: rendered for them
             return _macro("comments")(self.entry, self.reader.comments, self.user, self.token)
-        entry = self.entry
-        return self._kept(("no comments", entry.id), lambda token: _macro("comments")(entry, [], None, token))
+        return self._kept(("no comments",),
+                          lambda token, entry_id: _macro("comments")(_EntryStandIn(entry_id), [], None, token))
 
     def _kept(self, key, render):
-        """render(token)'s HTML for this form of a part, rendered once per process and language."""
+        """render(token, entry_id)'s HTML for this form of a part, rendered once per process and
+        language with stand-ins for the form token and the entry, which are put in per reader."""
         kept = current_app.extensions.setdefault(KEPT, {})
-        key = (str(get_locale()), *key)
+        key = (self.locale, *key)
         html = kept.get(key)
         if html is None:
             if len(kept) >= KEPT_MAX:
                 kept.clear()
-            html = kept[key] = str(render(TOKEN_STAND_IN))
+            html = kept[key] = str(render(TOKEN_STAND_IN, ENTRY_STAND_IN))
+        if self.entry is not None:
+            html = html.replace(str(ENTRY_STAND_IN), str(self.entry.id))
         return Markup(html.replace(TOKEN_STAND_IN, self.token))
+
+
+class _EntryStandIn(NamedTuple):
+    id: int
 
 
 class StandIns:

@@ -54,3 +54,14 @@ def test_wsgi_module_exposes_the_app(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
     module = importlib.import_module("wsgi")
     assert importlib.reload(module).app.name == "kmwiki"
+
+
+def test_connections_are_pinged_before_use_except_sqlite(tmp_path, monkeypatch):
+    """A database server may drop an idle connection; a SQLite file cannot, so no query is spent on it."""
+    monkeypatch.setenv("KMWIKI_INSTANCE_PATH", str(tmp_path))
+    sqlite_app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}"})
+    server_app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    with sqlite_app.app_context():
+        assert db.engine.pool._pre_ping is False
+    with server_app.app_context():
+        assert db.engine.pool._pre_ping is True

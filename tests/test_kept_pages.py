@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from kmwiki import pages
+from kmwiki import pages, personal
 from kmwiki.extensions import db
 from kmwiki.models import Entry, Role, Status, User
 from kmwiki.services import entries, review, users
 from kmwiki.services.entries import EntryInput
 
 CSRF_VALUE = re.compile(r'(name="csrf_token"[^>]*value=")[^"]+(")')
+TOKENS = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 VIEWS = re.compile(r"浏览 \d+ 次")
 
 
@@ -207,3 +208,16 @@ def test_the_commonest_role_set_is_warmed_by_default(app, make_user):
     make_user("r1", roles=(Role.AGENT, Role.REVIEWER))
     with app.app_context():
         assert users.commonest_role_set() == ("agent",)
+
+
+def test_parts_rendered_once_carry_each_entrys_own_links_and_token(app, people):
+    """The reader's parts are rendered once per form with stand-ins (kmwiki/personal.py _kept)."""
+    alice, bob = people
+    first, second = adopt(app, alice, "第一篇"), adopt(app, alice, "第二篇")
+    page(bob, first)
+    html = page(bob, second)
+    for action in ("bookmark", "helpful", "comments"):
+        assert f'action="/entries/{second}/{action}"' in html and f'action="/entries/{first}/{action}"' not in html
+    assert str(personal.ENTRY_STAND_IN) not in html and personal.TOKEN_STAND_IN not in html
+    tokens = {token.split(".")[0] for token in TOKENS.findall(html)}
+    assert tokens == {bob.csrf_token().split(".")[0]}
