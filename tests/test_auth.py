@@ -1,11 +1,13 @@
 """Sign-in, sessions, password change, CSRF, rate limits and language choice, over HTTP."""
+import subprocess
+import sys
 import time
 
 import pytest
 from sqlalchemy import select
 
 from conftest import PASSWORD, WikiClient
-from kmwiki import create_app
+from kmwiki import ROOT, create_app
 from kmwiki.extensions import db
 from kmwiki.models import AuditEvent, User
 
@@ -99,6 +101,27 @@ def test_login_is_rate_limited(app, client, make_user):
     statuses = [client.login("alice", "wrong-password").status_code for _ in range(4)]
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3] == 429
+
+
+APP_WIDE_LIMIT = """
+import sys
+from kmwiki import create_app
+app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite:///" + sys.argv[1],
+                  "RATELIMIT_DEFAULT": "2 per minute"})
+print([app.test_client().get("/login").status_code for _ in range(3)])
+"""
+
+
+def test_app_wide_limits_apply_when_configured(tmp_path, monkeypatch):
+    """Without app-wide limits the check before every request is left out (kmwiki/extensions.py);
+    with one configured it is there and counts every page. In a process of its own: the limiter
+    keeps the first default limits it is given for the life of the process."""
+    monkeypatch.setenv("KMWIKI_INSTANCE_PATH", str(tmp_path))
+    plain = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'a.db'}"})
+    assert [plain.test_client().get("/login").status_code for _ in range(3)] == [200, 200, 200]
+    run = subprocess.run([sys.executable, "-c", APP_WIDE_LIMIT, str(tmp_path / "b.db")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "[200, 200, 429]", run.stderr
 
 
 def test_language_switch_is_remembered(app, client, make_user):

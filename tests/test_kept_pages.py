@@ -2,6 +2,7 @@
 exactly when what the page shows changed — the entry, what links to it, a name, the code — or
 after SHARED_PAGE_MAX_AGE for the related panel."""
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,17 @@ def test_parts_rendered_once_carry_each_entrys_own_links_and_token(app, people):
     assert str(personal.ENTRY_STAND_IN) not in html and personal.TOKEN_STAND_IN not in html
     tokens = {token.split(".")[0] for token in TOKENS.findall(html)}
     assert tokens == {bob.csrf_token().split(".")[0]}
+
+
+def test_a_session_token_is_signed_once_unless_tokens_expire(app, people, make_entry):
+    """personal.form_token: a token without a time limit is valid however old its signature."""
+    alice, bob = people
+    entry_id = adopt(app, alice, "本条")
+    first = TOKENS.findall(page(bob, entry_id))
+    time.sleep(1.1)  # signatures carry the second they were made
+    second = TOKENS.findall(page(bob, entry_id))
+    assert set(first) == set(second) and len(set(first)) == 1
+    assert bob.post(f"/entries/{entry_id}/helpful", data={"csrf_token": first[0]}).status_code == 302
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600  # expiring tokens are signed for each page
+    third = TOKENS.findall(page(bob, entry_id))
+    assert set(third).isdisjoint(first)
