@@ -241,3 +241,24 @@ def test_writers_in_several_processes_lose_no_update(app, make_user):
         ix = index.get_index()
         assert ix.doc_count() == 24
         assert index.check(ix) == ([], [], [])
+
+
+def test_a_search_that_meets_merged_away_files_runs_again_on_a_fresh_searcher(app, make_user, make_entry):
+    """Another worker's commit deletes the files of segments it merged; a searcher opened just before
+    names them and fails when it opens one lazily (seen under load: a segment's card column). The
+    search then runs once more on the newest generation instead of answering 500."""
+    make_entry(make_user("alice"), title="犹豫期是什么", status=Status.ADOPTED)
+    used = []
+
+    def search_once(searcher):
+        used.append(searcher)
+        if len(used) == 1:
+            raise FileNotFoundError(2, "No such file or directory", "entries_v3_merged.card.col")
+        return searcher.doc_count()
+
+    with app.app_context():
+        assert index.reading(search_once) == 1
+        assert len(used) == 2 and used[0] is not used[1]
+        with pytest.raises(FileNotFoundError):  # twice in a row is not a merge race: it is reported
+            index.reading(lambda searcher: open("/nonexistent/kmwiki"))
+

@@ -97,6 +97,18 @@ def searcher():
     return _threads.searcher
 
 
+def reading(work):
+    """work(searcher) on this thread's searcher; once more on a fresh one when a file the searcher
+    opens lazily (a segment's columns) was merged away meanwhile: another process's commit deletes
+    the files of the segments it merged, and a searcher opened just before still names them."""
+    try:
+        return work(searcher())
+    except FileNotFoundError:
+        log.info("a search met a merged-away segment; searching the newest generation instead")
+        close_searcher()
+        return work(searcher())
+
+
 def close_searcher():
     """Close this thread's kept searcher (when its app goes away: a test, a finished job)."""
     current = getattr(_threads, "searcher", None)

@@ -127,13 +127,12 @@ def search(request, user):
         return SearchResult(message=str(message))
     per_page = current_app.config["SEARCH_RESULTS_PER_PAGE"]
     page = max(request.page, 1)
-    searcher = index.searcher()
-    ranked = ranking.evaluate(searcher, expand(terms) if terms else [], visibility(user), request.filters,
-                              request.sort, page, per_page)
+    ranked = index.reading(lambda searcher: ranking.evaluate(
+        searcher, expand(terms) if terms else [], visibility(user), request.filters, request.sort, page, per_page))
     found = SearchResult(total=ranked.total, page=page, pages=-(-ranked.total // per_page),
                          facets=ranked.facets, hits=_hits(ranked.hits, terms))
     if not found.total and text:
-        found.suggestion = _suggestion(searcher, text, terms)
+        found.suggestion = index.reading(lambda searcher: _suggestion(searcher, text, terms))
     if not found.total and text:
         record_miss(text)
     return found
@@ -216,8 +215,8 @@ def similar(title, limit=5):
     terms = analysis.query_terms(" ".join((title or "").split())[:MAX_QUERY])
     if not terms:
         return []
-    ranked = ranking.evaluate(index.searcher(), expand(terms), ranking.Visibility(), {}, "relevance", 1, limit,
-                              fields=("title", "tags_text"))
+    ranked = index.reading(lambda searcher: ranking.evaluate(
+        searcher, expand(terms), ranking.Visibility(), {}, "relevance", 1, limit, fields=("title", "tags_text")))
     rows = _reader_rows([entry_id for entry_id, _ in ranked.hits])
     return [{"id": entry_id, "title": rows[entry_id].title, "score": score}
             for entry_id, score in ranked.hits if entry_id in rows]
@@ -227,6 +226,10 @@ def warm_up():
     """Load the segmenter, open this process's searcher and read every segment's cards: what the
     first search of a process would otherwise wait for (~2 s at 100,000 entries)."""
     analysis.warm_up()
-    for leaf, _ in index.searcher().leaf_searchers():
+    index.reading(_read_segment_cards)
+
+
+def _read_segment_cards(searcher):
+    for leaf, _ in searcher.leaf_searchers():
         if leaf.reader().segment() is not None:
             ranking.segment_view(leaf.reader())
