@@ -117,6 +117,13 @@ def app(request, database_url, tmp_path, monkeypatch):
         db.engine.dispose()
 
 
+def entry_page(client, entry_id):
+    """An entry page's HTML, asserting it was served."""
+    response = client.get(f"/entries/{entry_id}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
 @pytest.fixture
 def other_worker(app):
     """A second app on the same database and instance folder: another gunicorn worker."""

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from conftest import entry_page as page
 from kmwiki import pages, personal
 from kmwiki.extensions import db
 from kmwiki.models import Entry, Role, Status, User
@@ -29,12 +30,6 @@ def people(app, make_user, make_client):
     bob = make_client()
     bob.login("bob")
     return alice, bob
-
-
-def page(client, entry_id):
-    response = client.get(f"/entries/{entry_id}")
-    assert response.status_code == 200
-    return response.get_data(as_text=True)
 
 
 def worker_client(worker, username):

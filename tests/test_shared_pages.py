@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from conftest import entry_page as page
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
 from kmwiki.services import deferred
@@ -23,12 +24,6 @@ def readers(make_client, make_user, make_entry):
         clients[name] = make_client()
         clients[name].login(name)
     return entry_id, clients
-
-
-def page(client, entry_id):
-    response = client.get(f"/entries/{entry_id}")
-    assert response.status_code == 200
-    return response.get_data(as_text=True)
 
 
 def test_readers_share_one_rendering_and_see_only_their_own_parts(readers, renders):

@@ -87,17 +87,24 @@ def view(entry_id):
     for their own parts (kmwiki/personal.py), so it is rendered once, kept for every worker
     (kmwiki/pages.py) and filled in for each reader: two queries instead of eight."""
     reader = current_user._get_current_object()  # once: each use of the proxy looks the user up
-    key = shared_page_key(entry_id, reader)
-    state = reading.reader_state(entry_id, reader) if key else None
-    if state is None or not reads_shared_page(state.entry, reader):
+    shared = shared_state(entry_id, reader)
+    if shared is None:
         entry = entries.get_for_reading(entry_id, reader)
         deferred.count_view(entry.id)
         return render_entry(entry, entries.visible_revision(entry, entry.face_number, reader))
-    page = pages.read(key, state.page_generation, state.entry.page_version)
-    if page is None:
-        page = keep_shared_page(key, state.page_generation, state.entry.page_version)
+    page, _ = shared_page(*shared, reader)
     deferred.count_view(entry_id)
-    return personal.fill(page, personal.Personal(state.entry, state))
+    return personal.fill(page, personal.Personal(shared[1].entry, shared[1]))
+
+
+def shared_state(entry_id, reader):
+    """(the shared page's key, the reader's state) when this reader is served the shared page,
+    else None (the entry may not exist either: the caller's own rendering answers that)."""
+    key = shared_page_key(entry_id, reader)
+    state = reading.reader_state(entry_id, reader) if key else None
+    if state is None or not reads_shared_page(state.entry, reader):
+        return None
+    return key, state
 
 
 def shared_page_key(entry_id, reader):
@@ -116,28 +123,26 @@ def reads_shared_page(facts, reader):
             and not access.wrote_or_sent(facts, reader))
 
 
-def keep_shared_page(key, generation, version):
-    """Render the page every uninvolved reader shares, with stand-ins for their own parts, and keep
-    it under the generation and version read before rendering: it is never older than they say."""
-    entry = entries.get_for_reading(key.entry_id, current_user)
-    page = render_entry(entry, entries.visible_revision(entry, entry.face_number, current_user), personal.STAND_INS)
-    if generation:
-        pages.keep(key, generation, version, page)
-    return page
+def shared_page(key, state, reader):
+    """(the page every uninvolved reader shares, whether it was rendered now): the kept one while it
+    is current, else rendered with stand-ins for the readers' parts and kept under the generation and
+    version read before rendering, so it is never older than they say."""
+    page = pages.read(key, state.page_generation, state.entry.page_version)
+    if page is not None:
+        return page, False
+    entry = entries.get_for_reading(key.entry_id, reader)
+    page = render_entry(entry, entries.visible_revision(entry, entry.face_number, reader), personal.STAND_INS)
+    if state.page_generation:
+        pages.keep(key, state.page_generation, state.entry.page_version, page)
+    return page, True
 
 
 def warm_page(entry_id):
     """For `flask pages warm`, in a request context signed in as a stand-in reader: keep the entry's
     shared page unless it is kept and current. True when it was rendered."""
     reader = current_user._get_current_object()
-    key = shared_page_key(entry_id, reader)
-    state = reading.reader_state(entry_id, reader)
-    if key is None or state is None or not reads_shared_page(state.entry, reader):
-        return False
-    if pages.read(key, state.page_generation, state.entry.page_version) is not None:
-        return False
-    keep_shared_page(key, state.page_generation, state.entry.page_version)
-    return True
+    shared = shared_state(entry_id, reader)
+    return shared is not None and shared_page(*shared, reader)[1]
 
 
 @bp.get("/entries/<int:entry_id>/revisions/<int:number>")
