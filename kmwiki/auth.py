@@ -8,6 +8,7 @@ from flask_login import current_user
 from .errors import Forbidden, Unauthorized
 from .extensions import login_manager
 from .services import tokens, users
+from .sessions import VerifiedCookieSessions
 
 
 def init_app(app):
@@ -17,6 +18,7 @@ def init_app(app):
     login_manager.login_message = _l("Please sign in to continue.")
     login_manager.session_protection = "basic"
     login_manager.user_loader(users.load_session_user)
+    app.session_interface = VerifiedCookieSessions()
 
 
 def api_user():

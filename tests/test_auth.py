@@ -226,3 +226,88 @@ def test_password_change_ends_remember_me_cookies(app, make_user):
     stale = app.test_client()
     stale.set_cookie("remember_token", remember.value)
     assert stale.get("/").status_code == 302
+
+
+# Session cookies are verified once per worker (kmwiki/sessions.py), the session user read in one row.
+
+def signed_in_cookie(app, client, username="alice"):
+    client.login(username)
+    assert client.get("/").status_code == 200  # verified and kept by this app from here on
+    return client.get_cookie("session").value
+
+
+def test_a_changed_byte_in_a_verified_cookie_is_refused(app, client, make_user):
+    make_user("alice")
+    cookie = signed_in_cookie(app, client)
+    payload, _, signature = cookie.rpartition(".")
+    forged = app.test_client()
+    forged.set_cookie("session", payload + "." + ("A" if signature[0] != "A" else "B") + signature[1:])
+    assert forged.get("/").status_code == 302
+    honest = app.test_client()
+    honest.set_cookie("session", cookie)
+    assert honest.get("/").status_code == 200
+
+
+def test_a_verified_cookie_still_expires(app, client, make_user, monkeypatch):
+    make_user("alice")
+    cookie = signed_in_cookie(app, client)
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    later = time.time() + lifetime + 5
+    monkeypatch.setattr(time, "time", lambda: later)  # itsdangerous and kmwiki.sessions both read it
+    late = app.test_client()
+    late.set_cookie("session", cookie)
+    assert late.get("/").status_code == 302
+    fresh = create_app({**app.config, "TESTING": True})  # a worker that never saw it: refused as well
+    with fresh.test_client() as other:
+        other.set_cookie("session", cookie)
+        assert other.get("/").status_code == 302
+
+
+def test_each_request_gets_its_own_copy_of_a_verified_session(app):
+    sessions = app.session_interface
+    cookie = sessions.get_signing_serializer(app).dumps({"_flashes": [["info", "saved"]], "kept": "yes"})
+    with app.test_request_context(headers={"Cookie": f"session={cookie}"}) as context:
+        first = sessions.open_session(app, context.request)
+        first["_flashes"].append(["info", "changed by this request, never saved"])
+        first["kept"] = "no"
+        second = sessions.open_session(app, context.request)  # verified and kept by the first
+    assert second == {"_flashes": [["info", "saved"]], "kept": "yes"}
+
+
+def test_another_secret_key_does_not_accept_a_verified_cookie(app, client, make_user):
+    make_user("alice")
+    cookie = signed_in_cookie(app, client)
+    other = create_app({**app.config, "SECRET_KEY": "another-secret"})
+    with other.test_client() as stranger:
+        stranger.set_cookie("session", cookie)
+        assert stranger.get("/").status_code == 302
+
+
+def test_role_changes_reach_an_open_session_at_its_next_request(app, make_client, make_user):
+    make_user("root", roles=["admin"])
+    target = make_user("rita", roles=["reviewer", "agent"])
+    reviewer = make_client()
+    reviewer.login("rita")
+    assert reviewer.get("/review").status_code == 200
+    admin = make_client()
+    admin.login("root")
+    assert admin.form_post(f"/admin/users/{target}", {"display_name": "rita", "roles": ["agent"], "team": 0,
+                                                      "active": "y"}).status_code == 302
+    assert reviewer.get("/").status_code == 200  # still signed in
+    assert reviewer.get("/review").status_code == 403
+
+
+def test_the_session_users_roles_come_with_its_row_and_follow_changes(app, make_user):
+    from kmwiki.models import Role, UserRole
+    from kmwiki.services import users
+    user_id = make_user("alice", roles=["agent", "reviewer"])
+    with app.app_context():
+        version = db.session.get(User, user_id).auth_version
+        db.session.expunge_all()
+        user = users.load_session_user(f"{user_id}:{version}")
+        assert "role_rows" not in user.__dict__ and user.roles == {Role.AGENT, Role.REVIEWER}
+        user.role_rows.append(UserRole(role=Role.LEADER.value))  # changed in this request: seen at once
+        assert user.roles == {Role.AGENT, Role.REVIEWER, Role.LEADER}
+        db.session.commit()
+        db.session.expunge_all()
+        assert users.load_session_user(f"{user_id}:{version}").roles == {Role.AGENT, Role.REVIEWER, Role.LEADER}
