@@ -6,7 +6,7 @@ from collections import Counter
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import lazyload, undefer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Invalid, NotFound
@@ -62,7 +62,8 @@ def authenticate(username, password, channel="web"):
     return user if accepted else None
 
 
-SESSION_USER = select(User).where(User.id == bindparam("id")).options(joinedload(User.role_rows))  # every request
+SESSION_USER = (select(User).where(User.id == bindparam("id"))  # every request: roles as one column
+                .options(undefer(User.role_names), lazyload(User.role_rows)))
 
 
 def load_session_user(session_id):
@@ -70,7 +71,7 @@ def load_session_user(session_id):
     user_id, _, version = (session_id or "").partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db.session.scalars(SESSION_USER, {"id": int(user_id)}).unique().first()
+    user = db.session.scalars(SESSION_USER, {"id": int(user_id)}).first()
     if user is None or user.auth_version != int(version):
         return None
     return user
