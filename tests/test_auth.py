@@ -297,7 +297,9 @@ def test_role_changes_reach_an_open_session_at_its_next_request(app, make_client
     assert reviewer.get("/review").status_code == 403
 
 
-def test_the_session_users_roles_come_with_its_row_and_follow_changes(app, make_user):
+def test_the_session_user_is_one_plain_row_that_cannot_be_changed_by_mistake(app, make_user):
+    from dataclasses import FrozenInstanceError
+
     from kmwiki.models import Role, UserRole
     from kmwiki.services import users
     user_id = make_user("alice", roles=["agent", "reviewer"])
@@ -305,9 +307,15 @@ def test_the_session_users_roles_come_with_its_row_and_follow_changes(app, make_
         version = db.session.get(User, user_id).auth_version
         db.session.expunge_all()
         user = users.load_session_user(f"{user_id}:{version}")
-        assert "role_rows" not in user.__dict__ and user.roles == {Role.AGENT, Role.REVIEWER}
-        user.role_rows.append(UserRole(role=Role.LEADER.value))  # changed in this request: seen at once
-        assert user.roles == {Role.AGENT, Role.REVIEWER, Role.LEADER}
+        assert isinstance(user, users.SessionUser) and user.roles == {Role.AGENT, Role.REVIEWER}
+        assert user.get_id() == f"{user_id}:{version}" and user.is_authenticated and not user.is_admin
+        assert not db.session.identity_map  # no ORM instance was made
+        with pytest.raises(FrozenInstanceError):
+            user.locale = "en"  # a change that would be lost: it must go through users.model()
+        stored = users.model(user)
+        stored.role_rows.append(UserRole(role=Role.LEADER.value))
         db.session.commit()
-        db.session.expunge_all()
         assert users.load_session_user(f"{user_id}:{version}").roles == {Role.AGENT, Role.REVIEWER, Role.LEADER}
+        assert users.load_session_user(f"{user_id}:{version + 1}") is None
+
+

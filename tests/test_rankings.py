@@ -206,6 +206,20 @@ def test_leaderboard_page_shows_own_standing_and_highlights_own_row(app, client,
     assert client.get("/leaderboard?scope=user&period=all").status_code == 200
 
 
+def test_a_leader_sees_their_own_team_and_branch_marked(app, client, make_user):
+    other = make_user("oli", team="South/S1")
+    make_user("sam", team="South/S2")  # so that N1's id is not North's
+    leader = make_user("lee", roles=["leader", "agent"], team="North/N1")
+    seed(app, leader, 5, datetime.now(UTC))
+    seed(app, other, 9, datetime.now(UTC))
+    client.login("lee")
+    for scope, mine in (("team", "N1"), ("branch", "North")):
+        html = client.get(f"/leaderboard?scope={scope}&period=week").get_data(as_text=True)
+        assert html.count('class="is-me"') == 1, scope
+        assert f"<td>{mine} <span" in html.split('class="is-me"')[1].split("</tr>")[0], scope
+    assert "North · N1" in client.get("/profile").get_data(as_text=True)
+
+
 def test_agent_cannot_open_team_or_branch_boards(app, client, make_user):
     make_user("ann", team="North/N1")
     client.login("ann")

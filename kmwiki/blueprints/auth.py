@@ -59,15 +59,15 @@ def profile():
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            users.change_password(current_user, form.current_password.data, form.new_password.data)
+            user = users.change_password(current_user, form.current_password.data, form.new_password.data)
         except Invalid as error:
             form.current_password.errors = error.fields.get("current_password", [])
             form.new_password.errors = error.fields.get("new_password", [])
         else:
-            login_user(current_user._get_current_object())  # stay signed in here under the new version
+            login_user(user)  # stay signed in here under the new version
             flash(_("Your password has been changed. Other devices have been signed out."), "success")
             return redirect(url_for("auth.profile"))
-    return render_template("auth/profile.html", form=form)
+    return render_template("auth/profile.html", form=form, team=users.team_of(current_user))
 
 
 @bp.post("/language")

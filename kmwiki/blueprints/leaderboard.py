@@ -45,7 +45,7 @@ def index():
     sort = rankings.parse_sort(request.args.get("sort"), scope)
     rows = rankings.leaderboard(scope, period, sort=sort, limit=BOARD_ROWS, viewer=current_user)
     return render_template("leaderboard/index.html", rows=rows, scope=scope, period=period, sort=sort,
-                           mine=rankings.standing(current_user, period),
+                           mine=rankings.standing(current_user, period), mine_id=rankings.own_row(scope, current_user),
                            scopes=rankings.visible_scopes(current_user), periods=list(Period),
                            scope_labels=SCOPE_LABELS, period_labels=PERIOD_LABELS, sort_labels=SORT_LABELS)
 

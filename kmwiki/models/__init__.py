@@ -7,10 +7,10 @@ from .points import PointAward, PointRule, Reason
 from .reading import Bookmark, Comment
 from .search import SearchMiss, SynonymGroup
 from .review import ComplianceRule, Decision, Review, ReviewScore, RubricCriterion, RuleAction
-from .user import ApiToken, Branch, Role, Team, User, UserRole
+from .user import Account, ApiToken, Branch, Role, Team, User, UserRole
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditEvent", "Bookmark", "Branch", "Category", "Comment", "ComplianceRule", "Decision", "Entry", "EntryLink",
+    "Account", "ApiToken", "Attachment", "AuditEvent", "Bookmark", "Branch", "Category", "Comment", "ComplianceRule", "Decision", "Entry", "EntryLink",
     "HelpfulVote", "Notification", "PageGeneration", "PointAward", "PointRule", "Reason", "Review", "ReviewScore", "Revision",
     "Role", "RubricCriterion", "RuleAction", "SearchMiss", "Status", "SynonymGroup", "Tag", "Team", "User", "UserRole", "Vocabulary",
 ]

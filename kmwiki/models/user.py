@@ -3,8 +3,8 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func, literal_column, select
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash
 
 from ..extensions import db
@@ -48,35 +48,9 @@ class UserRole(db.Model):
     role: Mapped[str] = mapped_column(String(20), primary_key=True)
 
 
-class User(UserMixin, db.Model):
-    """A person who signs in."""
-
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(40), unique=True)
-    display_name: Mapped[str] = mapped_column(String(80))
-    password_hash: Mapped[str] = mapped_column(String(255))
-    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
-    active: Mapped[bool] = mapped_column(default=True)
-    locale: Mapped[str | None] = mapped_column(String(10))
-    # Bumped on logout and password change: every older session cookie and API token dies.
-    auth_version: Mapped[int] = mapped_column(default=1)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    team: Mapped[Team | None] = relationship()
-    role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    # The roles as one "a,b" column, for the session user of every request (services/users.py):
-    # loaded with the user's row it costs far less than the collection.
-    role_names: Mapped[str | None] = column_property(
-        select(func.aggregate_strings(UserRole.role, literal_column("','"))).where(UserRole.user_id == id)
-        .correlate_except(UserRole).scalar_subquery(), deferred=True)
-
-    @property
-    def roles(self):
-        """The set of Role values this user holds: from role_rows once they are loaded (or changed)."""
-        if "role_rows" not in self.__dict__:  # not loaded: reading it here would be one more query
-            return {Role(name) for name in (self.role_names or "").split(",") if name}
-        return {Role(row.role) for row in self.role_rows}
+class Account(UserMixin):
+    """What every form of a signed-in user answers, from `roles`, `active`, `id` and `auth_version`:
+    the ORM User, and services/users.SessionUser (the plain row every request reads)."""
 
     def has_role(self, *roles):
         """True when the user holds any of the given roles."""
@@ -93,6 +67,30 @@ class User(UserMixin, db.Model):
     def get_id(self):
         # The version in the session id lets a bump invalidate every earlier cookie.
         return f"{self.id}:{self.auth_version}"
+
+
+class User(Account, db.Model):
+    """A person who signs in."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(10))
+    # Bumped on logout and password change: every older session cookie and API token dies.
+    auth_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    team: Mapped[Team | None] = relationship()
+    role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def roles(self):
+        """The set of Role values this user holds."""
+        return {Role(row.role) for row in self.role_rows}
 
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)

@@ -130,7 +130,7 @@ def create(data, author, status=Status.DRAFT):
     if not access.can_contribute(author):
         raise Forbidden()
     classification = validate(data)
-    entry = Entry(author=author, status=status, title=data.title, kind=classification.kind, latest_number=1)
+    entry = Entry(author_id=author.id, status=status, title=data.title, kind=classification.kind, latest_number=1)
     if status == Status.ADOPTED:
         entry.published_number, entry.adopted_at = 1, utcnow()
     db.session.add(entry)
@@ -204,7 +204,7 @@ def make_public(entry, published):
 
 
 def _add_revision(entry, number, data, author):
-    revision = Revision(entry=entry, number=number, author=author, note=data.note, title=data.title,
+    revision = Revision(entry=entry, number=number, author_id=author.id, note=data.note, title=data.title,
                         body=data.body, kind_slug=data.kind, products=data.products,
                         segments=data.segments, tags=data.tags,
                         html=str(markup.render(data.body)), html_version=markup.RENDER_VERSION)

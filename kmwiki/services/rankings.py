@@ -158,6 +158,16 @@ def standing(user, period, now=None):
     return Standing(Period(period), mine, above + 1 if mine else None, len(ranked))
 
 
+def own_row(scope, user):
+    """The id of the viewer's own row on a board: themselves, their team or their branch (None without a team)."""
+    scope = Scope(scope)
+    if scope == Scope.USER:
+        return user.id
+    if scope == Scope.TEAM or user.team_id is None:
+        return user.team_id
+    return db.session.scalar(select(Team.branch_id).where(Team.id == user.team_id))
+
+
 def standings(user, now=None):
     """The user's standing in every period, by period."""
     return {period: standing(user, period, now) for period in Period}

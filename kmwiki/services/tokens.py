@@ -23,7 +23,7 @@ def issue(username, password, days):
     if user is None:
         raise Unauthorized(_l("Wrong username or password."))
     token = secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, digest=_digest(token), auth_version=user.auth_version,
+    db.session.add(ApiToken(user_id=user.id, digest=_digest(token), auth_version=user.auth_version,
                             expires_at=utcnow() + timedelta(days=days)))
     db.session.commit()
     return token

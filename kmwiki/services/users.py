@@ -2,16 +2,17 @@
 import functools
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import lazyload, undefer
+from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Invalid, NotFound
 from ..extensions import db
-from ..models import Branch, Role, Team, User, UserRole
+from ..models import Account, Branch, Role, Team, User, UserRole
 from . import activity
 
 USERNAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.-]{1,39}$")
@@ -62,29 +63,61 @@ def authenticate(username, password, channel="web"):
     return user if accepted else None
 
 
-SESSION_USER = (select(User).where(User.id == bindparam("id"))  # every request: roles as one column
-                .options(undefer(User.role_names), lazyload(User.role_rows)))
+@dataclass(frozen=True, eq=False)  # equal by get_id(), as Flask-Login's users are
+class SessionUser(Account):
+    """The signed-in user of a page request as one plain row: the columns pages and permission checks
+    read, and the roles. It costs a fraction of an ORM User (no instance state, no identity map: ~0.1
+    ms of every page). Frozen, so nothing can change it by mistake: a change, or a relationship to
+    follow, goes through `model()`."""
+
+    id: int
+    username: str
+    display_name: str
+    team_id: int | None
+    active: bool
+    locale: str | None
+    auth_version: int
+    roles: frozenset
+
+
+SESSION_USER = select(  # every request: built once
+    User.id, User.username, User.display_name, User.team_id, User.active, User.locale, User.auth_version,
+    select(func.aggregate_strings(UserRole.role, literal_column("','"))).where(UserRole.user_id == User.id)
+    .scalar_subquery(),
+).where(User.id == bindparam("id"))
 
 
 def load_session_user(session_id):
-    """The user for a Flask-Login session id "ID:VERSION", or None when the version moved on."""
+    """The SessionUser for a Flask-Login session id "ID:VERSION", or None when the version moved on."""
     user_id, _, version = (session_id or "").partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db.session.scalars(SESSION_USER, {"id": int(user_id)}).first()
-    if user is None or user.auth_version != int(version):
+    row = db.session.connection().execute(SESSION_USER, {"id": int(user_id)}).first()
+    if row is None or row[6] != int(version):
         return None
-    return user
+    return SessionUser(*row[:7], frozenset(Role(name) for name in (row[7] or "").split(",") if name))
+
+
+def model(user):
+    """The ORM User behind a signed-in user (itself when it is one), to change it or follow its relationships."""
+    return user if isinstance(user, User) else db.session.get(User, user.id)
+
+
+def team_of(user):
+    """The user's team with its branch, or None."""
+    return db.session.get(Team, user.team_id, options=[joinedload(Team.branch)]) if user.team_id else None
 
 
 def end_sessions(user):
     """Invalidate every session cookie and API token the user holds (logout, password change)."""
-    user.auth_version += 1
+    model(user).auth_version += 1
     db.session.commit()
 
 
 def change_password(user, current, new):
-    """Change a password after checking the current one; ends all other sessions."""
+    """Change a password after checking the current one; ends all other sessions. Returns the User,
+    whose new session id signs this device in again."""
+    user = model(user)
     if not user.check_password(current or ""):
         raise Invalid(fields={"current_password": [_l("The current password is wrong.")]})
     if len(new or "") < MIN_PASSWORD:
@@ -92,11 +125,12 @@ def change_password(user, current, new):
     user.password_hash = _hash(new)
     user.auth_version += 1
     db.session.commit()
+    return user
 
 
 def set_locale(user, locale):
     """Remember a user's UI language."""
-    user.locale = locale
+    model(user).locale = locale
     db.session.commit()
 
 
