@@ -1,7 +1,7 @@
 """Load run at the scale of DESIGN §10 under gunicorn, beside a bare Flask page in the same run.
 
     make bench-load
-    .venv/bin/python bench/load.py [--folder DIR] [--workers 4] [--concurrency 8] [--seconds 30]
+    .venv/bin/python bench/load.py [--folder DIR] [--workers 4] [--concurrency 8] [--seconds 30] [--rounds 3]
     .venv/bin/python bench/load.py --entries 2000 --users 200 --ledger 20000 --seconds 5   # a quick look
 
 1. An instance in --folder (kept and reused: seeding and indexing take ~4 minutes) gets
@@ -11,11 +11,12 @@
    page of every adopted entry for the clients' two role sets (once per SHARED_PAGE_MAX_AGE: about
    7 minutes per role set at 100,000 entries; a later run renders only what is stale), as a wiki
    read all day has them; --cold clears them instead.
-2. gunicorn serves kmwiki (--workers sync workers on 127.0.0.1), and later bench/bare_app.py with
-   the same settings: a template page of the size of kmwiki's entry page, no database.
+2. gunicorn serves kmwiki (--workers sync workers on 127.0.0.1), and beside it bench/bare_app.py
+   with the same settings: a template page of the size of kmwiki's entry page, no database.
 3. Phases, each at --concurrency requests in flight (bench/loadclient.py):
-   a 10-s warm-up of the mixed run · entry pages only · the mixed run (entry views, searches,
-   leaderboards, edits of the clients' drafts, adoptions by reviewers) · the bare page. The warm-up's
+   a 10-s warm-up of the mixed run · entry pages only and the bare page, in --rounds alternating
+   turns (so a drift in the machine's speed touches both alike) · the mixed run (entry views,
+   searches, leaderboards, edits of the clients' drafts, adoptions by reviewers). The warm-up's
    throughput is not a result, but its 5xx and writes are checked like the others'.
 4. Printed: throughput, p50/p95/p99 per kind, 5xx and failed answers, the entry page's throughput
    as a share of the bare page's, each worker's resident memory (largest seen, sampled twice a
@@ -67,6 +68,8 @@ def parse_args():
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers, for kmwiki and the bare page")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (client processes)")
     parser.add_argument("--seconds", type=float, default=30, help="length of each measured phase")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns the entry-page and bare-page phases are measured in, alternating")
     parser.add_argument("--warmup", type=float, default=10, help="mixed load before measuring, not counted")
     parser.add_argument("--drafts", type=int, default=20, help="drafts per agent client, edited in the run")
     parser.add_argument("--cold", action="store_true",
@@ -83,21 +86,40 @@ def main():
     accounts = json.loads((folder / "accounts.json").read_text())
     with Server(["-c", "python:kmwiki.serving", "wsgi:app"], env, args.workers, cwd=ROOT) as kmwiki:
         page_bytes = entry_page_bytes(kmwiki.port, accounts)
-        workload = make_workload(kmwiki.port, args)
-        warmup = run_phase(workload, accounts, args.warmup, MIX)  # fill caches, open the index in every worker
-        entry_only = run_phase(workload, accounts, args.seconds, {"view": 1})
+        bare_env = dict(os.environ, BARE_PAGE_BYTES=str(page_bytes))
+        with Server(["bare_app:app"], bare_env, args.workers, cwd=ROOT / "bench") as bare:
+            workload = make_workload(kmwiki.port, args)
+            bare_workload = Workload(port=bare.port, password=PASSWORD, entry_ids=[0], questions=[""], mix={},
+                                     seconds=args.seconds)
+            warmup = run_phase(workload, accounts, args.warmup, MIX)  # fill caches, open the index in every worker
+            run_phase(bare_workload, accounts, 3, {"bare": 1})
+            with MemoryWatch(bare.process.pid) as bare_memory:
+                entry_rounds, bare_rounds = alternate(workload, bare_workload, accounts, args)
         with MemoryWatch(kmwiki.process.pid) as kmwiki_memory:
             mixed = run_phase(workload, accounts, args.seconds, MIX)
-    bare_env = dict(os.environ, BARE_PAGE_BYTES=str(page_bytes))
-    with Server(["bare_app:app"], bare_env, args.workers, cwd=ROOT / "bench") as bare:
-        bare_workload = Workload(port=bare.port, password=PASSWORD, entry_ids=[0], questions=[""], mix={},
-                                 seconds=args.seconds)
-        run_phase(bare_workload, accounts, 3, {"bare": 1})
-        with MemoryWatch(bare.process.pid) as bare_memory:
-            bare_run = run_phase(bare_workload, accounts, args.seconds, {"bare": 1})
-    report(args, page_bytes, bare_run, warmup, entry_only, mixed, kmwiki_memory, bare_memory)
+    report(args, page_bytes, bare_rounds, warmup, entry_rounds, mixed, kmwiki_memory, bare_memory)
     kept = writes_kept(env, warmup["writes"] + mixed["writes"])  # the warm-up's writes count too
-    sys.exit(0 if kept and not any(phase["server_errors"] for phase in (warmup, entry_only, mixed)) else 1)
+    sys.exit(0 if kept and not any(phase["server_errors"] for phase in (warmup, *entry_rounds, mixed)) else 1)
+
+
+def alternate(workload, bare_workload, accounts, args):
+    """Entry pages and the bare page in turns, `--rounds` of each, `--seconds` in all for each: on a
+    machine whose speed drifts from minute to minute, both are measured under the same drift."""
+    share = args.seconds / args.rounds
+    entry_rounds, bare_rounds = [], []
+    for _ in range(args.rounds):
+        entry_rounds.append(run_phase(workload, accounts, share, {"view": 1}))
+        bare_rounds.append(run_phase(bare_workload, accounts, share, {"bare": 1}))
+    return entry_rounds, bare_rounds
+
+
+def combined(rounds):
+    return {"samples": [s for phase in rounds for s in phase["samples"]], "seconds": sum(p["seconds"] for p in rounds),
+            "errors": [e for phase in rounds for e in phase["errors"]]}
+
+
+def rate(phase):
+    return len(phase["samples"]) / phase["seconds"]
 
 
 def server_env(folder, database_url):
@@ -247,11 +269,12 @@ def percentile(values, share):
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
-def report(args, page_bytes, bare, warmup, entry_only, mixed, kmwiki_memory, bare_memory):
-    bare_rate = len(bare["samples"]) / bare["seconds"]
-    entry_rate = len(entry_only["samples"]) / entry_only["seconds"]
+def report(args, page_bytes, bare_rounds, warmup, entry_rounds, mixed, kmwiki_memory, bare_memory):
+    bare, entry_only = combined(bare_rounds), combined(entry_rounds)
+    bare_rate, entry_rate = rate(bare), rate(entry_only)
     print(f"\nkmwiki load run: {args.entries:,} entries, {args.users:,} users, {args.ledger:,} ledger rows; "
-          f"gunicorn {args.workers} sync workers; {args.concurrency} requests in flight; {args.seconds:.0f} s a phase; "
+          f"gunicorn {args.workers} sync workers; {args.concurrency} requests in flight; {args.seconds:.0f} s a phase"
+          f" ({args.rounds} turns of entry pages and the bare page); "
           + ("no entry page kept beforehand (--cold)" if args.cold else "entry pages kept beforehand (flask pages warm)"))
     print(f"{'phase / kind':<24}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
           f"{'5xx':>6}{'failed':>8}{'target p95':>12}")
@@ -267,6 +290,8 @@ def report(args, page_bytes, bare, warmup, entry_only, mixed, kmwiki_memory, bar
             print_row(f"  {kind}", by_kind[kind], mixed["seconds"], TARGETS.get(kind))
     print(f"\nentry page {page_bytes:,} bytes; bare page of the same size. Entry pages: {entry_rate:,.0f} req/s = "
           f"{entry_rate / bare_rate:.0%} of the bare page's {bare_rate:,.0f} req/s (target ≥ 40%).")
+    turns = ", ".join(f"{rate(e):,.0f}/{rate(b):,.0f} = {rate(e) / rate(b):.0%}" for e, b in zip(entry_rounds, bare_rounds))
+    print(f"each turn, entry/bare req/s: {turns}")
     for label, memory in (("kmwiki", kmwiki_memory), ("bare", bare_memory)):
         peaks = ", ".join(f"{mb:.0f}" for mb in sorted(memory.peak.values()))
         print(f"resident memory per worker, {label}: {peaks} MB (largest seen; target < 200 MB)")
