@@ -1,6 +1,7 @@
 """Faults: a writer killed between its commit and its index write, and gunicorn workers killed with
 SIGKILL in the middle of writes. No acknowledged write is lost, the database stays whole, and the
 index catches up by itself (search/journal.py) without `search-check --repair`."""
+import http.client
 import json
 import multiprocessing
 import os
@@ -133,8 +134,10 @@ def writer(base, token, entry_id, number, stop, acknowledged, refused):
             status, saved = call(base, "PUT", f"/api/v1/entries/{entry_id}",
                                  {"title": f"草稿{number}", "body": body, "kind": "faq", "base_revision": revision},
                                  token)
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-            refused.append(repr(error))  # the worker died under this request: not acknowledged
+        except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as error:
+            # The worker died under this request, before or while answering (an IncompleteRead: the
+            # status line came, the body did not): not acknowledged.
+            refused.append(repr(error))
             if isinstance(error, urllib.error.HTTPError) and error.code == 409:  # it was saved after all
                 revision = json.loads(error.read())["error"]["current_revision"]
             continue
