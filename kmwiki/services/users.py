@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, literal_column, select
-from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Invalid, NotFound
@@ -93,9 +92,11 @@ def load_session_user(session_id):
     if not (user_id.isdigit() and version.isdigit()):
         return None
     row = db.session.connection().execute(SESSION_USER, {"id": int(user_id)}).first()
-    if row is None or row[6] != int(version):
+    if row is None:
         return None
-    return SessionUser(*row[:7], frozenset(Role(name) for name in (row[7] or "").split(",") if name))
+    *columns, role_names = row  # in SessionUser's field order
+    user = SessionUser(*columns, roles=frozenset(Role(name) for name in (role_names or "").split(",") if name))
+    return user if user.auth_version == int(version) else None
 
 
 def model(user):
@@ -105,7 +106,7 @@ def model(user):
 
 def team_of(user):
     """The user's team with its branch, or None."""
-    return db.session.get(Team, user.team_id, options=[joinedload(Team.branch)]) if user.team_id else None
+    return get_team(user.team_id) if user.team_id else None
 
 
 def end_sessions(user):
