@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, exists, func, select, union, union_all
 from sqlalchemy.orm import selectinload
 
-from ..database import insert_once
+from ..database import hot_row, insert_once
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..markup import headings
@@ -158,9 +158,9 @@ READER_STATE = _reader_state_query()  # built once: it runs on every entry page
 
 def reader_state(entry_id, user):
     """All of ReaderState in one query, and one more for the comments when there are any; None
-    when there is no such entry (whether the user may see it is the caller's to check). Run as
-    plain SQL on the session's connection: ORM result handling cost more than the query."""
-    row = db.session.connection().execute(READER_STATE, {"entry_id": entry_id, "user_id": user.id}).first()
+    when there is no such entry (whether the user may see it is the caller's to check). A hot read
+    (database.hot_row): every entry page runs it."""
+    row = hot_row(READER_STATE, entry_id=entry_id, user_id=user.id)
     if row is None:
         return None
     return ReaderState(bool(row[0]), bool(row[1]), row[2], row[3] or 0, row[4], comments(entry_id) if row[5] else [],

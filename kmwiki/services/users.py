@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, literal_column, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..database import hot_row
 from ..errors import Invalid, NotFound
 from ..extensions import db
 from ..models import Account, Branch, Role, Team, User, UserRole
@@ -91,12 +92,14 @@ def load_session_user(session_id):
     user_id, _, version = (session_id or "").partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    row = db.session.connection().execute(SESSION_USER, {"id": int(user_id)}).first()
+    row = hot_row(SESSION_USER, id=int(user_id))
     if row is None:
         return None
-    *columns, role_names = row  # in SessionUser's field order
-    user = SessionUser(*columns, roles=frozenset(Role(name) for name in (role_names or "").split(",") if name))
-    return user if user.auth_version == int(version) else None
+    user_id, username, display_name, team_id, active, locale, auth_version, role_names = row
+    if auth_version != int(version):
+        return None
+    return SessionUser(user_id, username, display_name, team_id, bool(active), locale, auth_version,
+                       roles=frozenset(Role(name) for name in (role_names or "").split(",") if name))
 
 
 def model(user):
