@@ -1,4 +1,7 @@
 """Flask extensions, created unbound and initialised by the app factory."""
+from functools import partial
+
+from flask.globals import request_ctx
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,15 +38,28 @@ babel = Babel()
 class ViewLimiter(Limiter):
     """Flask-Limiter, checking only the limits views declare (`@limiter.limit`, checked when the view
     is called). Its check before every request looks for app-wide limits; with none configured it
-    found nothing and cost ~0.15 ms, a tenth of a shared entry page, so it is left out then."""
+    found nothing and cost ~0.15 ms, a tenth of a shared entry page, so it is left out then. Its
+    hook after every request (rate-limit headers, deductions) then runs only where a limit was
+    checked: it keeps what it needs in the request context (`_limiter_request_context`, made when a
+    limit is evaluated), and without it has nothing to add."""
 
     APP_WIDE = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
 
     def init_app(self, app):
         super().init_app(app)
+        if any(app.config.get(name) for name in self.APP_WIDE):
+            return
         hooks = app.before_request_funcs.get(None, [])
-        if not any(app.config.get(name) for name in self.APP_WIDE) and self._check_request_limit in hooks:
+        if self._check_request_limit in hooks:
             hooks.remove(self._check_request_limit)
+        after = app.after_request_funcs.get(None, [])
+        for n, hook in enumerate(after):
+            if isinstance(hook, partial) and hook.args == (self,):  # Limiter.__inject_headers
+                after[n] = partial(_where_limited, hook)
+
+
+def _where_limited(hook, response):
+    return hook(response) if hasattr(request_ctx._get_current_object(), "_limiter_request_context") else response
 
 
 limiter = ViewLimiter(key_func=get_remote_address, default_limits=[])

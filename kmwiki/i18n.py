@@ -1,4 +1,7 @@
 """UI language: Simplified Chinese by default, English selectable and remembered."""
+import functools
+
+from babel import Locale
 from flask import current_app, has_request_context, request
 from flask_babel import get_locale
 from flask_login import current_user
@@ -16,12 +19,20 @@ def init_app(app):
 def select_locale():
     """The signed-in user's saved language, else the language cookie, else the default."""
     languages = current_app.config["LANGUAGES"]
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
     if not has_request_context():  # CLI and background work speak the default language
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
-    if current_user and current_user.is_authenticated and current_user.locale in languages:
-        return current_user.locale
+        return _locale(default)
+    user = current_user._get_current_object()
+    if user.is_authenticated and user.locale in languages:
+        return _locale(user.locale)
     chosen = request.cookies.get(LANG_COOKIE)
-    return chosen if chosen in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+    return _locale(chosen if chosen in languages else default)
+
+
+@functools.lru_cache(maxsize=8)
+def _locale(identifier):
+    """Flask-Babel would parse the chosen identifier on every request; a Locale is immutable."""
+    return Locale.parse(identifier)
 
 
 def html_lang():

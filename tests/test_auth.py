@@ -98,9 +98,11 @@ def test_password_change_with_wrong_current_password_fails(client, make_user):
 def test_login_is_rate_limited(app, client, make_user):
     app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
     make_user("alice")
-    statuses = [client.login("alice", "wrong-password").status_code for _ in range(4)]
-    assert statuses[:3] == [200, 200, 200]
-    assert statuses[3] == 429
+    answers = [client.login("alice", "wrong-password") for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert [answer.headers["X-RateLimit-Remaining"] for answer in answers[:3]] == ["2", "1", "0"]
+    assert "Retry-After" in answers[3].headers
+    assert "X-RateLimit-Remaining" not in client.get("/login").headers  # no limit on showing the form
 
 
 APP_WIDE_LIMIT = """
