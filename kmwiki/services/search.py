@@ -184,7 +184,7 @@ def _suggestion(searcher, text, terms):
     """
     suggestion = text
     for term in terms:
-        if len(term) < (4 if term.isascii() else 3) or ranking.indexed(searcher, term):
+        if len(term) < (4 if term.isascii() else 3) or ranking.indexed(ranking.DocFrequencies(searcher), term):
             continue
         guesses = searcher.suggest("title", term, limit=1, maxdist=1, prefix=1)
         if guesses:
