@@ -110,7 +110,9 @@ class SegmentView:
             if data["status"] == "pending":
                 pending.append(docnum)
             by_author[data["author_id"]].add(docnum)
-        self.documents, self.public, self.pending = frozenset(documents), frozenset(public), frozenset(pending)
+        unlisted = frozenset(range(count)) - frozenset(documents)  # no card: not an entry's document
+        self.unlisted, self.hidden = unlisted, unlisted | (frozenset(documents) - frozenset(public))
+        self.pending = frozenset(pending)
         self.by_author = dict(by_author)
         self.lengths = {name: _lengths(reader, name) for name in FIELD_BOOSTS}
 
@@ -125,17 +127,17 @@ class SegmentView:
     def hit(self, docnum, score):
         return Hit(score, self.entry_ids[docnum], self.updated[docnum], self.helpful[docnum])
 
-    def visible_among(self, docnums, visibility):
-        """Those of docnums a searcher may find (deletions not yet removed). Intersections first:
-        a union of whole-segment sets would copy 100,000 numbers on every search."""
+    def visible_among(self, scores, visibility):
+        """The scored documents a searcher may find, as a new set (deletions not yet removed). Most
+        of a segment is public: its hidden documents are taken away rather than the public kept
+        (an intersection costs a lookup per scored document, often tens of thousands), and the
+        searcher's own and pending ones, few, are looked up in the scores."""
         if visibility.everything:
-            return docnums & self.documents
-        found = docnums & self.public
-        own = self.by_author.get(visibility.user_id)
-        if own:
-            found |= docnums & own
-        if visibility.pending:
-            found |= docnums & self.pending
+            return scores.keys() - self.unlisted
+        found = scores.keys() - self.hidden
+        for extra in (self.by_author.get(visibility.user_id), visibility.pending and self.pending):
+            if extra:
+                found.update(docnum for docnum in extra if docnum in scores)
         return found
 
 
@@ -180,7 +182,8 @@ def evaluate(searcher, terms, visibility, filters, sort, page, per_page, fields=
     for reader in leaves:
         view = segment_view(reader)
         scores = _score(reader, view, weights) if terms else _filtered_docs(reader, filters)
-        found = view.visible_among(scores.keys(), visibility) - reader.deleted_docs_set
+        found = view.visible_among(scores, visibility)
+        found -= reader.deleted_docs_set  # in place: a copy would cost a step per document found
         if filters:
             found = [docnum for docnum in found if _passes(view.facets[docnum], filters)]
         total += len(found)
@@ -261,11 +264,18 @@ def _score(reader, view, weights):
 def _add_field(totals, reader, view, term, name, boost, average, idf=None):
     """Add a term's weighted, length-normalised frequencies in one field to totals (saturated
     with idf when one is given)."""
-    lengths, slope, flat = view.lengths[name], B / average, 1 - B
-    for ids, frequencies in _blocks(reader.postings(name, term)):
+    lengths, slope, flat, k1 = view.lengths[name], B / average, 1 - B, K1  # locals: the loop runs per posting
+    blocks = _blocks(reader.postings(name, term))
+    if idf is None:
+        for ids, frequencies in blocks:
+            for docnum, tf in zip(ids, frequencies):
+                totals[docnum] += boost * tf / (flat + slope * lengths[docnum])
+        return
+    scale = idf * (k1 + 1)
+    for ids, frequencies in blocks:
         for docnum, tf in zip(ids, frequencies):
             tf = boost * tf / (flat + slope * lengths[docnum])
-            totals[docnum] += tf if idf is None else idf * tf * (K1 + 1) / (tf + K1)
+            totals[docnum] += scale * tf / (tf + k1)
 
 
 def _blocks(matcher):
