@@ -14,6 +14,7 @@ as files for every worker instead, with exact versions per entry (kmwiki/pages.p
 """
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from .models import Branch, Category, Team, User
 STAMP_FILE = "content_stamp"
 MAX_ITEMS = 1000  # related panels of a few KB (entry pages are kept as files, kmwiki/pages.py): a few MB per worker
 EXTENSION = "kmwiki.shared"
+AGED = "kmwiki.shared_for_a_while"
 
 
 class SharedCache:
@@ -84,6 +86,20 @@ def shared():
 def remembered(key, compute):
     """compute()'s value for key, computed once per process while the content is unchanged."""
     return shared().get(key, compute)
+
+
+def remembered_for(key, seconds, compute):
+    """compute()'s value for key, kept per process for up to `seconds` whatever changes meanwhile:
+    for summaries where a few minutes' lag is harmless and computing them again after every change
+    is not (put what must never lag, such as the page generation, into the key)."""
+    kept = current_app.extensions.setdefault(AGED, {})
+    found = kept.get(key)
+    now = time.monotonic()
+    if found is None or now - found[0] > seconds:
+        if len(kept) >= MAX_ITEMS:
+            kept.clear()
+        found = kept[key] = (now, compute())
+    return found[1]
 
 
 def content_changed():

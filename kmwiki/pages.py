@@ -33,6 +33,7 @@ from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
 from . import caching
+from .extensions import db
 from .models import Entry, EntryLink, PageGeneration, Revision, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +132,11 @@ def links_rewritten(session, entry):
 def retire_all(session):
     """Every kept page is stale once this transaction commits."""
     session.info[RETIRE_ALL] = True
+
+
+def generation():
+    """The current generation token (None in a database made without it)."""
+    return db.session.scalar(select(PageGeneration.token).where(PageGeneration.id == 1))
 
 
 def ensure_generation(session):

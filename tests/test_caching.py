@@ -1,11 +1,12 @@
 """What readers share (kmwiki/caching.py): rendered once per process, and rendered again in every
 process after content changes anywhere."""
 import pytest
+from sqlalchemy import select
 
 from kmwiki import caching
 from kmwiki.extensions import db
 from kmwiki.models import Status, User
-from kmwiki.services import entries
+from kmwiki.services import entries, review
 from kmwiki.services.entries import EntryInput
 
 pytestmark = pytest.mark.search_index  # the commit hook that moves the stamp is the index's
@@ -85,11 +86,20 @@ def test_saving_drafts_leaves_what_readers_share_alone(app, make_user, make_entr
     assert draft
 
 
-def test_popular_tags_follow_adoptions_in_other_workers(app, make_user, make_entry, other_worker):
+def test_popular_tags_lag_adoptions_by_at_most_their_age_and_drop_a_withdrawn_entry_at_once(
+        app, make_user, make_entry, other_worker, monkeypatch):
     alice = make_user("alice")
-    make_entry(alice, title="第一篇", status=Status.ADOPTED, tags=("理赔",))
+    make_user("root", roles=["admin"])
+    first = make_entry(alice, title="第一篇", status=Status.ADOPTED, tags=("理赔",))
     with app.app_context():
         assert entries.popular_tags() == [("理赔", 1)]
-    adopt_new(other_worker, alice, "第二篇")  # tagged 共享
+    adopt_new(other_worker, alice, "第二篇")  # tagged 共享, in another worker
     with app.app_context():
+        assert entries.popular_tags() == [("理赔", 1)]  # kept: not counted again for every adoption
+        started = caching.time.monotonic()
+        monkeypatch.setattr(caching.time, "monotonic", lambda: started + entries.POPULAR_TAGS_MAX_AGE + 1)
         assert sorted(entries.popular_tags()) == [("共享", 1), ("理赔", 1)]
+    with other_worker.app_context():
+        review.retract(first, db.session.scalar(select(User).where(User.username == "root")), "内容有误")
+    with app.app_context():
+        assert entries.popular_tags() == [("共享", 1)]  # at once: the page generation moved

@@ -18,6 +18,7 @@ from . import access, deferred, taxonomy
 
 TITLE_MAX = 200
 NOTE_MAX = 200
+POPULAR_TAGS_MAX_AGE = 300  # seconds: how far the tag counts of the browse page and the editor may lag
 
 
 class EditConflict(Conflict):
@@ -398,9 +399,12 @@ def recent_changes_compared(user, limit=100):
 
 
 def popular_tags(limit=30):
-    """Tags on adopted entries with their counts; drafts do not show here. Kept per process until
-    published content changes: counting every tag link takes 200 ms at 100,000 entries."""
-    return caching.remembered(("popular_tags", limit), lambda: _count_tags(limit))
+    """Tags on adopted entries with their counts; drafts do not show here. Counting every tag link
+    takes 200 ms at 100,000 entries, and adoptions come every few seconds in a busy hour, so the
+    counts are kept per process for POPULAR_TAGS_MAX_AGE; an entry leaving the public (or a rename)
+    moves the page generation, which is in the key: a withdrawn entry's tags go at once."""
+    return caching.remembered_for(("popular_tags", limit, pages.generation()), POPULAR_TAGS_MAX_AGE,
+                                  lambda: _count_tags(limit))
 
 
 def _count_tags(limit):
