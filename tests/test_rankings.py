@@ -206,6 +206,21 @@ def test_leaderboard_page_shows_own_standing_and_highlights_own_row(app, client,
     assert client.get("/leaderboard?scope=user&period=all").status_code == 200
 
 
+def test_a_board_page_sums_its_period_once_and_the_next_request_sums_again(app, client, make_user, monkeypatch):
+    ann = make_user("ann")
+    seed(app, ann, 12, datetime.now(UTC))
+    client.login("ann")
+    taken = []
+    real = ledger_sums._user_sums
+    monkeypatch.setattr(ledger_sums, "_user_sums", lambda window: taken.append(window) or real(window))
+    with app.app_context():  # one app context over both requests, as the test client shares it
+        assert ">12<" in client.get("/leaderboard?period=week").get_data(as_text=True)
+        assert len(taken) == 1  # the board and the viewer's standing share one sum
+        seed(app, ann, 30, datetime.now(UTC))
+        assert ">42<" in client.get("/leaderboard?period=week").get_data(as_text=True)
+        assert len(taken) == 2
+
+
 def test_a_leader_sees_their_own_team_and_branch_marked(app, client, make_user):
     other = make_user("oli", team="South/S1")
     make_user("sam", team="South/S2")  # so that N1's id is not North's

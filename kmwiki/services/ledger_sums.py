@@ -10,7 +10,7 @@ larger id) even when backdated.
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import and_, case, func, select, true
 
 from ..extensions import db
@@ -24,6 +24,7 @@ SETTLE_MARGIN = timedelta(minutes=15)
 # How far the settled horizon moves at a time; the live part of a query spans at most this plus the margin.
 SETTLE_STEP = timedelta(hours=1)
 CACHE_KEY = "kmwiki.rankings"
+REQUEST_SUMS = "kmwiki.ledger_sums"  # in the WSGI environ of a request
 CACHED_WINDOWS = 32
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 # The open end of "all time". A range with two bounds also steers SQLite (which has no range
@@ -62,7 +63,19 @@ class _Settled:
 
 
 def user_sums(window):
-    """Per-user sums over every ledger row in the window."""
+    """Per-user sums over every ledger row in the window; within one request, taken once per window
+    (a leaderboard asks for the board and the viewer's standing in the same period). Not changed by
+    callers."""
+    if not has_request_context():
+        return _user_sums(window)
+    taken = request.environ.setdefault(REQUEST_SUMS, {})  # the request's own (flask.g can outlive it)
+    key = (window.start, window.end)
+    if key not in taken:
+        taken[key] = _user_sums(window)
+    return taken[key]
+
+
+def _user_sums(window):
     settled = _settled(window)
     sums = settled.sums.copy()
     sums.add(_between(window, since=settled.horizon))
