@@ -1,6 +1,8 @@
 """The entry editor over HTTP: the editor page, live preview, image uploads and how they are served."""
 import hashlib
+import html
 import io
+import json
 import os
 import re
 import struct
@@ -68,6 +70,16 @@ def test_edit_page_keys_the_draft_by_entry_and_user(app, agent, make_user, make_
     page = agent.get(f"/entries/{entry_id}/edit").get_data(as_text=True)
     assert f'data-draft-key="kmwiki:draft:{alice}:{entry_id}"' in page
     assert f'data-entry-id="{entry_id}"' in page
+
+
+def test_the_editor_knows_the_titles_of_the_authors_newest_entries(app, agent, make_user, make_entry):
+    with app.app_context():
+        alice = db.session.scalar(select(User.id).where(User.username == "alice"))
+    mine = [make_entry(alice, title=f"我的第{n}篇") for n in range(7)]
+    make_entry(make_user("bob"), title="别人的条目", status=Status.ADOPTED)
+    page = agent.get(f"/entries/{mine[0]}/edit").get_data(as_text=True)
+    titles = json.loads(html.unescape(re.search(r'data-recent-titles="([^"]*)"', page).group(1)))
+    assert titles == [f"我的第{n}篇" for n in (6, 5, 4, 3, 2)]  # the five newest, the author's own
 
 
 def test_pickers_render_chips_grouped_segments_and_tag_suggestions(agent, make_user, make_entry):

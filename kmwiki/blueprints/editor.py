@@ -12,7 +12,6 @@ from ..forms import whole_number
 from ..models import Vocabulary
 from ..services import access, attachments, entries, taxonomy
 from ..services.attachments import TooLarge
-from ..services.entries import BrowseFilter
 
 bp = Blueprint("editor", __name__)
 
@@ -110,4 +109,4 @@ def editor_recent_titles(limit=5):
     """Titles of the user's most recently changed entries: a draft saved under one of them was saved."""
     if not current_user.is_authenticated:
         return []
-    return [e.title for e in entries.browse(current_user, BrowseFilter(mine=True), 1, limit).items]
+    return entries.recent_titles(current_user, limit)

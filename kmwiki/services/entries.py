@@ -370,6 +370,14 @@ def browse_query(user, criteria):
     return query.order_by(Entry.updated_at.desc(), Entry.id.desc())
 
 
+def recent_titles(user, limit):
+    """The titles of the user's own most recently changed entries, newest first (the editor's list).
+    Titles only: a page of browse results with its count and classifications was a third of the
+    edit form's time."""
+    return db.session.scalars(select(Entry.title).where(Entry.author_id == user.id)
+                              .order_by(Entry.updated_at.desc(), Entry.id.desc()).limit(limit)).all()
+
+
 def browse(user, criteria, page, per_page):
     """One page of browse results."""
     return db.paginate(browse_query(user, criteria), page=page, per_page=per_page, error_out=False)
