@@ -38,6 +38,14 @@ class _Sums:
     def __init__(self, points=None, adopted=None):
         self.points = points if points is not None else {}
         self.adopted = adopted if adopted is not None else {}
+        self._ranked = None
+
+    def ranked(self):
+        """Everyone's non-zero points, ascending (plain ints: no garbage to collect): what ranks are
+        counted in. Sorted once per set of sums; a board and the viewer's standing share it."""
+        if self._ranked is None:
+            self._ranked = sorted(value for value in self.points.values() if value)
+        return self._ranked
 
     def copy(self):
         """An independent copy, to add a request's recent rows to."""
@@ -46,6 +54,7 @@ class _Sums:
     def add(self, rows):
         """Add (user_id, points, adopted) rows: sums per user, or single ledger rows."""
         points, adopted = self.points, self.adopted
+        self._ranked = None
         for user_id, amount, paid in rows:
             points[user_id] = points.get(user_id, 0) + int(amount)
             if paid:

@@ -153,8 +153,8 @@ def standing(user, period, now=None):
     """The user's points and rank in a period, and how many people are ranked there."""
     sums = ledger_sums.user_sums(periods.window(period, now))
     mine = sums.points.get(user.id, 0)
-    ranked = [points for points in sums.points.values() if points]
-    above = sum(1 for points in ranked if points > mine)
+    ranked = sums.ranked()
+    above = len(ranked) - bisect_right(ranked, mine)
     return Standing(Period(period), mine, above + 1 if mine else None, len(ranked))
 
 
@@ -213,7 +213,7 @@ def _ranked(items, score):
 
 def _people(sums, limit):
     points, adopted = sums.points, sums.adopted
-    ascending = sorted(value for value in points.values() if value)  # plain ints: no garbage to collect
+    ascending = sums.ranked()
     if not ascending:
         return []
     # Everyone down to the cut, including the whole tie group that straddles it; names are read for those only.
