@@ -44,11 +44,12 @@ def hot_row(statement, **values):
     """The first row of a read that runs on (nearly) every request, or None; by the DBAPI cursor.
 
     The signed-in user and an entry page's reader state are read on every view, and SQLAlchemy's
-    execution and the ORM session's transaction around it cost more Python than the queries: a
-    fifth of a kept entry page. So the statement is compiled once per dialect and run as plain SQL,
-    on the session's connection when it has a transaction open (its own writes are seen), else on a
-    pooled connection kept until the request ends (outside a request, for this one read). Rows come
-    as the driver gives them (SQLite: 0/1 for booleans); the statement's binds are named, no lists.
+    execution and the ORM session's transaction around them cost more Python than the queries:
+    about a third of a kept entry page's time in Flask (py-spy in a gunicorn worker). So the
+    statement is compiled once per dialect and run as plain SQL, on the session's connection when
+    it has a transaction open (its own writes are seen), else on a pooled connection kept until the
+    request ends (outside a request, for this one read). Rows come as the driver gives them
+    (SQLite: 0/1 for booleans); the statement's binds are named, no lists.
     """
     sql, order, defaults = _compiled(statement, db.engine.dialect)
     values = {**defaults, **values}
@@ -56,9 +57,10 @@ def hot_row(statement, **values):
     if db.session.registry.has() and db.session().in_transaction():
         return _first(db.session.connection().connection, sql, arguments)
     if has_request_context():
-        if HOT_CONNECTION not in g:
-            setattr(g, HOT_CONNECTION, db.engine.raw_connection())
-        return _first(g.get(HOT_CONNECTION), sql, arguments)
+        connection = g.get(HOT_CONNECTION)
+        if connection is None:
+            connection = g.setdefault(HOT_CONNECTION, db.engine.raw_connection())
+        return _first(connection, sql, arguments)
     with closing(db.engine.raw_connection()) as connection:  # back to the pool, rolled back
         return _first(connection, sql, arguments)
 

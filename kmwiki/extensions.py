@@ -59,6 +59,7 @@ class ViewLimiter(Limiter):
 
 
 def _where_limited(hook, response):
+    """Flask-Limiter's after-request hook, for a request that checked a limit (else a no-op)."""
     return hook(response) if hasattr(request_ctx._get_current_object(), "_limiter_request_context") else response
 
 

@@ -18,7 +18,12 @@ class SynonymGroup(db.Model):
 
     @property
     def word_list(self):
-        return [w.strip() for w in self.words.split(",") if w.strip()]
+        return self.split(self.words)
+
+    @staticmethod
+    def split(words):
+        """The words of a comma-separated group text."""
+        return [w.strip() for w in words.split(",") if w.strip()]
 
 
 class SearchMiss(db.Model):

@@ -88,7 +88,6 @@ class SegmentView:
         count = reader.doc_count_all()
         self.entry_ids, self.authors = array("l", bytes(8 * count)), array("l", bytes(8 * count))
         self.updated, self.helpful = array("d", bytes(8 * count)), array("l", bytes(8 * count))
-        self.facets = [None] * count
         self.classes = array("l", bytes(8 * count))  # per document, its Facets' place in self.classified
         self.classified = []  # the segment's distinct Facets
         documents, public, pending, by_author, shared = [], [], [], defaultdict(set), {}
@@ -101,7 +100,6 @@ class SegmentView:
                 shared[key] = len(self.classified)
                 self.classified.append(facets_of(*key))
             self.classes[docnum] = shared[key]
-            self.facets[docnum] = self.classified[shared[key]]
             self.entry_ids[docnum], self.authors[docnum] = data["id"], data["author_id"]
             self.updated[docnum], self.helpful[docnum] = data["updated"], data["helpful"]
             documents.append(docnum)
@@ -110,8 +108,9 @@ class SegmentView:
             if data["status"] == "pending":
                 pending.append(docnum)
             by_author[data["author_id"]].add(docnum)
-        unlisted = frozenset(range(count)) - frozenset(documents)  # no card: not an entry's document
-        self.unlisted, self.hidden = unlisted, unlisted | (frozenset(documents) - frozenset(public))
+        everything = frozenset(range(count))
+        self.unlisted = everything - frozenset(documents)  # no card: not an entry's document
+        self.hidden = everything - frozenset(public)
         self.pending = frozenset(pending)
         self.by_author = dict(by_author)
         self.lengths = {name: _lengths(reader, name) for name in FIELD_BOOSTS}
@@ -123,6 +122,9 @@ class SegmentView:
         for place, n in Counter(map(self.classes.__getitem__, docnums)).items():
             for key in self.classified[place].keys:
                 counts[key] += n
+
+    def facets(self, docnum):
+        return self.classified[self.classes[docnum]]
 
     def hit(self, docnum, score):
         return Hit(score, self.entry_ids[docnum], self.updated[docnum], self.helpful[docnum])
@@ -185,7 +187,7 @@ def evaluate(searcher, terms, visibility, filters, sort, page, per_page, fields=
         found = view.visible_among(scores, visibility)
         found -= reader.deleted_docs_set  # in place: a copy would cost a step per document found
         if filters:
-            found = [docnum for docnum in found if _passes(view.facets[docnum], filters)]
+            found = [docnum for docnum in found if _passes(view.facets(docnum), filters)]
         total += len(found)
         view.count_facets(found, counts)
         best = _best(best + [view.hit(docnum, scores[docnum]) for docnum in

@@ -112,7 +112,7 @@ def expand(terms):
 def _synonym_terms(words):
     """(the term sets that name a group, the group's whole-word terms) for a group's words: segmenting
     every group's words again on every search took ~4% of it; the result depends on the text alone."""
-    word_list = SynonymGroup(words=words).word_list
+    word_list = SynonymGroup.split(words)
     names = [frozenset(terms) for terms in map(analysis.query_terms, word_list) if terms]
     whole_words = list(dict.fromkeys(t for word in word_list for t in analysis.word_terms(word)))
     return names, whole_words
@@ -192,9 +192,9 @@ def _suggestion(searcher, text, terms):
     Only English words of 4+ letters and Chinese words of 3+ characters are corrected: shorter ones
     have too many neighbours one edit away (保险 → 保费, 保单 …) to guess which was meant.
     """
-    suggestion = text
+    suggestion, frequencies = text, ranking.DocFrequencies(searcher)
     for term in terms:
-        if len(term) < (4 if term.isascii() else 3) or ranking.indexed(ranking.DocFrequencies(searcher), term):
+        if len(term) < (4 if term.isascii() else 3) or ranking.indexed(frequencies, term):
             continue
         guesses = searcher.suggest("title", term, limit=1, maxdist=1, prefix=1)
         if guesses:
