@@ -49,20 +49,32 @@ def hot_row(statement, **values):
     statement is compiled once per dialect and run as plain SQL, on the session's connection when
     it has a transaction open (its own writes are seen), else on a pooled connection kept until the
     request ends (outside a request, for this one read). Rows come as the driver gives them
-    (SQLite: 0/1 for booleans); the statement's binds are named, no lists.
+    (SQLite: 0/1 for booleans, datetimes as text); the statement's binds are named, no lists, and
+    their values pass through their types' bind processors.
     """
-    sql, order, defaults = _compiled(statement, db.engine.dialect)
+    return _run(statement, values, _first)
+
+
+def hot_rows(statement, **values):
+    """Every row of such a read (hot_row), as the driver gives them."""
+    return _run(statement, values, _all)
+
+
+def _run(statement, values, fetch):
+    sql, order, defaults, processors = _compiled(statement, db.engine.dialect)
     values = {**defaults, **values}
+    for name, process in processors.items():
+        values[name] = process(values[name])
     arguments = values if order is None else [values[name] for name in order]
     if db.session.registry.has() and db.session().in_transaction():
-        return _first(db.session.connection().connection, sql, arguments)
+        return fetch(db.session.connection().connection, sql, arguments)
     if has_request_context():
         connection = g.get(HOT_CONNECTION)
         if connection is None:
             connection = g.setdefault(HOT_CONNECTION, db.engine.raw_connection())
-        return _first(connection, sql, arguments)
+        return fetch(connection, sql, arguments)
     with closing(db.engine.raw_connection()) as connection:  # back to the pool, rolled back
-        return _first(connection, sql, arguments)
+        return fetch(connection, sql, arguments)
 
 
 def _release_hot_connection(exc=None):
@@ -75,17 +87,28 @@ def _release_hot_connection(exc=None):
 
 @lru_cache(maxsize=64)
 def _compiled(statement, dialect):
-    """(SQL text, bind names in positional order or None for named styles, the literal binds' values)."""
+    """(SQL text, bind names in positional order or None for named styles, the literal binds'
+    values, {bind name: its type's bind processor} for the binds that have one)."""
     compiled = statement.compile(dialect=dialect)
     defaults = {name: value for name, value in compiled.construct_params(_check=False).items() if value is not None}
-    return compiled.string, compiled.positiontup, defaults
+    processors = {name: process for bind, name in compiled.bind_names.items()
+                  if (process := bind.type.bind_processor(dialect)) is not None}
+    return compiled.string, compiled.positiontup, defaults, processors
 
 
 def _first(connection, sql, arguments):
+    return _fetched(connection, sql, arguments, lambda cursor: cursor.fetchone())
+
+
+def _all(connection, sql, arguments):
+    return _fetched(connection, sql, arguments, lambda cursor: cursor.fetchall())
+
+
+def _fetched(connection, sql, arguments, fetch):
     cursor = connection.cursor()
     try:
         cursor.execute(sql, arguments)
-        return cursor.fetchone()
+        return fetch(cursor)
     finally:
         cursor.close()
 

@@ -1,7 +1,12 @@
-"""database.hot_row: the plain-SQL reads every request makes (the signed-in user, the reader state)."""
-from kmwiki.database import hot_row
+"""database.hot_row(s): the plain-SQL reads every request makes (the signed-in user, the reader
+state, a leaderboard's recent ledger rows)."""
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import bindparam, select
+
+from kmwiki.database import hot_row, hot_rows
 from kmwiki.extensions import db
-from kmwiki.models import User
+from kmwiki.models import PointAward, Reason, User
 from kmwiki.services import users
 
 
@@ -40,3 +45,19 @@ def test_a_hot_read_leaves_no_transaction_open_on_the_pooled_connection(app, mak
                 assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
             else:
                 assert not driver.in_transaction
+
+
+def test_hot_rows_pass_binds_through_their_types(app, make_user):
+    """A datetime bind is stored and compared the way the ORM writes it (UTCDateTime: any zone in, UTC
+    stored), so an aware bound in another zone finds the same rows the ORM does."""
+    user_id = make_user("alice")
+    moment = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+    with app.app_context():
+        for n, minutes in enumerate((-10, 0, 10)):
+            db.session.add(PointAward(user_id=user_id, amount=n + 1, reason=Reason.HELPFUL, cause=f"t:{n}",
+                                      created_at=moment + timedelta(minutes=minutes)))
+        db.session.commit()
+        since = select(PointAward.amount).where(PointAward.created_at >= bindparam("start")).order_by(PointAward.id)
+        beijing = moment.astimezone(timezone(timedelta(hours=8)))
+        assert [row[0] for row in hot_rows(since, start=beijing)] == [2, 3]
+        assert hot_rows(since, start=moment + timedelta(hours=1)) == []

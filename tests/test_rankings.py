@@ -131,6 +131,22 @@ def test_sums_stay_exact_as_the_settled_horizon_moves(app, make_user, monkeypatc
         assert db.session.scalar(select(func.sum(PointAward.amount))) == sum(p for p, _ in totals().values())
 
 
+def test_recent_rows_reorder_the_settled_ranking_exactly(app, make_user):
+    """A request's recent rows move people past each other, out of the ranking (back to zero) and into
+    it: every rank and the count of people ranked match a ranking counted afresh."""
+    ann, ben, cat, dan = (make_user(name) for name in ("ann", "ben", "cat", "dan"))
+    long_ago = recently() - timedelta(days=2)
+    for user_id, amount in ((ann, 5), (ben, 3), (cat, 3)):
+        seed(app, user_id, amount, long_ago)
+    assert [standing(app, u, Period.ALL).rank for u in (ann, ben, cat, dan)] == [1, 2, 2, None]
+    for user_id, amount in ((ben, 4), (ann, -5), (dan, 3), (cat, -4)):  # not settled yet
+        seed(app, user_id, amount, recently())
+    standings = [standing(app, u, Period.ALL) for u in (ann, ben, cat, dan)]
+    assert [(s.points, s.rank) for s in standings] == [(0, None), (7, 1), (-1, 3), (3, 2)]
+    assert {s.ranked for s in standings} == {3}
+    assert [(r.name, r.rank) for r in board(app, period=Period.ALL)] == [("ben", 1), ("dan", 2), ("cat", 3)]
+
+
 # --- teams and branches --------------------------------------------------------------------------
 
 

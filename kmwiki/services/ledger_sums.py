@@ -7,12 +7,14 @@ by hour, and only the rows since are summed on each request. The ledger is appen
 since" is exact: rows created after the horizon, plus rows inserted after the sums were taken (a
 larger id) even when backdated.
 """
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import and_, bindparam, case, func, or_, select, true
 
+from ..database import hot_rows
 from ..extensions import db
 from ..models import PointAward, Reason
 from ..models.base import utcnow
@@ -30,36 +32,48 @@ EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 # The open end of "all time". A range with two bounds also steers SQLite (which has no range
 # statistics) to the created_at index instead of skipping through the per-user index.
 END_OF_TIME = datetime.max.replace(tzinfo=timezone.utc)
+START_OF_TIME = datetime.min.replace(tzinfo=timezone.utc)  # the open start, where a bound is needed
 
 
 class _Sums:
     """Per-user points and adoption counts; plain int dicts, which the garbage collector never scans."""
 
-    def __init__(self, points=None, adopted=None):
+    def __init__(self, points=None, adopted=None, ranked=None):
         self.points = points if points is not None else {}
         self.adopted = adopted if adopted is not None else {}
-        self._ranked = None
+        self._ranked = ranked
 
     def ranked(self):
         """Everyone's non-zero points, ascending (plain ints: no garbage to collect): what ranks are
-        counted in. Sorted once per set of sums; a board and the viewer's standing share it."""
+        counted in. Sorted once per settled window; a request's copy keeps it in order as its recent
+        rows are added (sorting 10,000 sums on every board cost more than the rest of its numbers)."""
         if self._ranked is None:
             self._ranked = sorted(value for value in self.points.values() if value)
         return self._ranked
 
     def copy(self):
         """An independent copy, to add a request's recent rows to."""
-        return _Sums(dict(self.points), dict(self.adopted))
+        return _Sums(dict(self.points), dict(self.adopted), list(self.ranked()))
 
     def add(self, rows):
         """Add (user_id, points, adopted) rows: sums per user, or single ledger rows."""
-        points, adopted = self.points, self.adopted
-        self._ranked = None
+        points, adopted, ranked = self.points, self.adopted, self._ranked
         for user_id, amount, paid in rows:
-            points[user_id] = points.get(user_id, 0) + int(amount)
+            before = points.get(user_id, 0)
+            after = points[user_id] = before + int(amount)
             if paid:
                 adopted[user_id] = adopted.get(user_id, 0) + int(paid)
+            if ranked is not None and after != before:
+                _move(ranked, before, after)
         return self
+
+
+def _move(ranked, before, after):
+    """Keep the ascending list of non-zero sums in order as one user's sum goes from before to after."""
+    if before:
+        del ranked[bisect_left(ranked, before)]
+    if after:
+        insort(ranked, after)
 
 
 @dataclass(frozen=True)
@@ -145,21 +159,16 @@ def _sums_query(start, end):
     return query
 
 
-def _between(window, since=None, before=None, upto_id=None):
+def _between(window, since, before=None, upto_id=None):
     """(user_id, amount, adopted) of the window's rows created in [since, before): the recent hour or so.
 
     Read row by row through the created_at index and summed here: with a GROUP BY, SQLite prefers to
     walk the user index for its order and touches the whole ledger.
     """
     start, end = _bounds(window, since, before)
-    if start is not None and start >= end:
+    if start >= end:
         return []
-    query = select(PointAward.user_id, PointAward.amount, _paid()).where(PointAward.created_at < end)
-    if start is not None:
-        query = query.where(PointAward.created_at >= start)
-    if upto_id is not None:
-        query = query.where(PointAward.id <= upto_id)
-    return db.session.connection().execute(query).all()
+    return hot_rows(_CREATED_BETWEEN, start=start, end=end, upto_id=_NO_ID_LIMIT if upto_id is None else upto_id)
 
 
 def _inserted(window, horizon, after_id, upto_id=None):
@@ -170,17 +179,23 @@ def _inserted(window, horizon, after_id, upto_id=None):
     time test is a column (in WHERE, SQLite would prefer the created_at index and read the window).
     """
     start, end = _bounds(window, before=horizon)
-    counted = PointAward.created_at < end
-    if start is not None:
-        counted = and_(PointAward.created_at >= start, counted)
-    query = select(PointAward.user_id, case((counted, PointAward.amount), else_=0), _paid(counted)) \
-        .where(PointAward.id > after_id)
-    if upto_id is not None:
-        query = query.where(PointAward.id <= upto_id)
-    return db.session.connection().execute(query).all()
+    return hot_rows(_INSERTED_AFTER, start=START_OF_TIME if start is None else start, end=end, after_id=after_id,
+                    upto_id=_NO_ID_LIMIT if upto_id is None else upto_id)
 
 
 def _paid(condition=None):
     """1 for an adoption award with a positive amount (where `condition` holds), else 0."""
-    paid = and_(PointAward.reason.in_(ADOPTION_REASONS), PointAward.amount > 0)
+    paid = and_(or_(*(PointAward.reason == reason for reason in ADOPTION_REASONS)), PointAward.amount > 0)
     return case((and_(paid, condition) if condition is not None else paid, 1), else_=0)
+
+
+# Both run on every leaderboard request: prebuilt, and run by the DBAPI cursor (database.hot_rows).
+_NO_ID_LIMIT = 2 ** 31 - 1  # the largest id an INTEGER column holds
+_CREATED_BETWEEN = (
+    select(PointAward.user_id, PointAward.amount, _paid())
+    .where(PointAward.created_at >= bindparam("start"), PointAward.created_at < bindparam("end"),
+           PointAward.id <= bindparam("upto_id")))
+_COUNTED = and_(PointAward.created_at >= bindparam("start"), PointAward.created_at < bindparam("end"))
+_INSERTED_AFTER = (
+    select(PointAward.user_id, case((_COUNTED, PointAward.amount), else_=0), _paid(_COUNTED))
+    .where(PointAward.id > bindparam("after_id"), PointAward.id <= bindparam("upto_id")))
