@@ -1,6 +1,7 @@
 """The audit log and in-app notifications. Both are written inside the caller's transaction."""
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
+from ..database import hot_row
 from ..extensions import db
 from ..models import AuditEvent, Notification, Role, User, UserRole
 from ..models.base import utcnow
@@ -40,13 +41,16 @@ def notifications(user, limit=100):
 
 
 def unread_count(user):
-    """How many notifications the user has not read."""
-    return db.session.scalar(unread_count_query(user.id))
+    """How many notifications the user has not read: every page's bell, so a hot read (database.hot_row)."""
+    return hot_row(_UNREAD_COUNT, user_id=user.id)[0]
 
 
 def unread_count_query(user_id):
     """The count of unread notifications, as a query to run alone or inside another."""
     return select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+
+
+_UNREAD_COUNT = unread_count_query(bindparam("user_id"))
 
 
 def mark_all_read(user):
