@@ -10,7 +10,8 @@ Only what is the same for every signed-in reader belongs here (rendered HTML of 
 in one language); anything that depends on who asks is rendered per request. Besides entries
 (search/sync.py moves the stamp for those), what is kept shows the names of people, teams and
 categories: renaming one moves the stamp too (the listeners at the end). Whole entry pages are kept
-as files for every worker instead, with exact versions per entry (kmwiki/pages.py).
+as files for every worker instead, with exact versions per entry (kmwiki/pages.py). Small parts whose
+key holds everything they show are kept with no stamp at all (`rendered_once`).
 """
 import os
 import threading
@@ -28,6 +29,8 @@ STAMP_FILE = "content_stamp"
 MAX_ITEMS = 1000  # related panels of a few KB (entry pages are kept as files, kmwiki/pages.py): a few MB per worker
 EXTENSION = "kmwiki.shared"
 AGED = "kmwiki.shared_for_a_while"
+RENDERED = "kmwiki.rendered_once"
+RENDERED_MAX = 10_000  # parts of a few hundred bytes (personal parts, leaderboard rows): a few MB per worker
 
 
 class SharedCache:
@@ -100,6 +103,19 @@ def remembered_for(key, seconds, compute):
             kept.clear()
         found = kept[key] = (now, compute())
     return found[1]
+
+
+def rendered_once(key, render):
+    """render()'s HTML (a str) for key, kept per process for good: for parts of pages that are a pure
+    function of what the key holds (every figure and name they show, and the language), so nothing
+    can make them stale but new code, which comes with a new process."""
+    kept = current_app.extensions.setdefault(RENDERED, {})
+    html = kept.get(key)
+    if html is None:
+        if len(kept) >= RENDERED_MAX:
+            kept.clear()
+        html = kept[key] = str(render())
+    return html
 
 
 def content_changed():

@@ -1,8 +1,10 @@
 """Leaderboards and the user's own points."""
-from flask import Blueprint, render_template, request
-from flask_babel import lazy_gettext as _l
+from flask import Blueprint, get_template_attribute, render_template, request
+from flask_babel import get_locale, lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
+from ..caching import rendered_once
 from ..forms import whole_number
 from ..labels import REASON_LABELS
 from ..services import rankings
@@ -47,7 +49,18 @@ def index():
     return render_template("leaderboard/index.html", rows=rows, scope=scope, period=period, sort=sort,
                            mine=rankings.standing(current_user, period), mine_id=rankings.own_row(scope, current_user),
                            scopes=rankings.visible_scopes(current_user), periods=list(Period),
-                           scope_labels=SCOPE_LABELS, period_labels=PERIOD_LABELS, sort_labels=SORT_LABELS)
+                           scope_labels=SCOPE_LABELS, period_labels=PERIOD_LABELS, sort_labels=SORT_LABELS,
+                           board_rows=board_rows)
+
+
+def board_rows(rows, scope, mine_id):
+    """The rows' HTML. Each row is rendered once per process for its figures and language and kept
+    (a row is a frozen value, so the key holds all it shows): rendering a board's 100 rows anew took
+    more time than counting the board (3.7 of 12.5 ms at 1,000,000 ledger rows), and between two
+    adoptions almost every row looks the same."""
+    locale, render = str(get_locale()), get_template_attribute("leaderboard/_row.html", "row")
+    return Markup("\n".join(rendered_once(("board row", locale, scope, row.id == mine_id, row),
+                                           lambda: render(row, scope, row.id == mine_id)) for row in rows))
 
 
 @bp.get("/me/points")
