@@ -48,6 +48,7 @@ def init_app(app):
         notification_text=notification_text,
         age=age,
         age_days=lambda moment: (utcnow() - moment).days if moment else 0,
+        chrome=personal.chrome,
     )
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
     app.context_processor(lambda: {"personal": personal.Personal()})  # entry pages pass their own
