@@ -30,7 +30,7 @@ MAX_ITEMS = 1000  # related panels of a few KB (entry pages are kept as files, k
 EXTENSION = "kmwiki.shared"
 AGED = "kmwiki.shared_for_a_while"
 RENDERED = "kmwiki.rendered_once"
-RENDERED_MAX = 10_000  # parts of a few hundred bytes (personal parts, leaderboard rows): a few MB per worker
+RENDERED_MAX = 5000  # personal parts and leaderboard rows; a kept row with its key is ~1 KB: ~5 MB per worker at most
 
 
 class SharedCache:

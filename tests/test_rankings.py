@@ -222,6 +222,28 @@ def test_leaderboard_page_shows_own_standing_and_highlights_own_row(app, client,
     assert client.get("/leaderboard?scope=user&period=all").status_code == 200
 
 
+def test_kept_board_rows_mark_each_viewer_and_follow_new_points(app, make_client, make_user):
+    """Rows are kept once rendered: each viewer still sees only their own row marked, and a row whose
+    figures changed is shown with the new ones."""
+    ann, ben = make_user("ann", display_name="Ann Agent"), make_user("ben", display_name="Ben Agent")
+    seed(app, ann, 12, datetime.now(UTC))
+    seed(app, ben, 30, datetime.now(UTC))
+
+    def marked(username):
+        client = make_client()
+        client.login(username)
+        html = client.get("/leaderboard?period=week").get_data(as_text=True)
+        assert html.count('class="is-me"') == 1
+        return html.split('class="is-me"')[1].split("</tr>")[0], html.split("<tbody>")[1]
+
+    for _ in range(2):  # the second round is served kept rows
+        assert "Ann Agent" in marked("ann")[0] and "Ben Agent" in marked("ben")[0]
+    seed(app, ann, 25, datetime.now(UTC))
+    own, table = marked("ben")
+    assert "Ben Agent" in own and ">2<" in own  # ann passed ben: his row is now second
+    assert table.index("Ann Agent") < table.index("Ben Agent") and ">37<" in table
+
+
 def test_a_board_page_sums_its_period_once_and_the_next_request_sums_again(app, client, make_user, monkeypatch):
     ann = make_user("ann")
     seed(app, ann, 12, datetime.now(UTC))
