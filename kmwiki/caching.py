@@ -128,7 +128,7 @@ def content_changed():
 
 # Names that shared pages show, by model: a commit that changes one retires what is kept.
 SHOWN_NAMES = {User: ("display_name", "team_id"), Team: ("name", "branch_id"), Branch: ("name",),
-               Category: ("name_zh", "name_en")}
+               Category: ("name_zh", "name_en", "group", "position")}
 RENAMED = "kmwiki.shared_renamed"
 
 
@@ -138,6 +138,9 @@ def _note_renames(session, flush_context):
         fields = SHOWN_NAMES.get(type(obj), ())
         if any(inspect(obj).attrs[name].history.has_changes() for name in fields):
             session.info[RENAMED] = True
+    # The category lists are kept whole (services/taxonomy.py): one more or one less changes them too.
+    if any(isinstance(obj, Category) for obj in (*session.new, *session.deleted)):
+        session.info[RENAMED] = True
 
 
 @event.listens_for(Session, "after_commit")

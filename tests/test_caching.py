@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from kmwiki import caching
 from kmwiki.extensions import db
-from kmwiki.models import Status, User
-from kmwiki.services import entries, review
+from kmwiki.models import Category, Status, User, Vocabulary
+from kmwiki.services import entries, review, taxonomy
 from kmwiki.services.entries import EntryInput
 
 pytestmark = pytest.mark.search_index  # the commit hook that moves the stamp is the index's
@@ -103,3 +103,42 @@ def test_popular_tags_lag_adoptions_by_at_most_their_age_and_drop_a_withdrawn_en
         review.retract(first, db.session.scalar(select(User).where(User.username == "root")), "内容有误")
     with app.app_context():
         assert entries.popular_tags() == [("共享", 1)]  # at once: the page generation moved
+
+
+def kind_picker(client):
+    page = client.get("/entries/new").get_data(as_text=True)
+    return page[page.index('id="kind-picker"'):page.index("</fieldset>", page.index('id="kind-picker"'))]
+
+
+def test_category_lists_are_kept_and_follow_changes_made_in_another_worker(app, client, make_user, other_worker,
+                                                                          monkeypatch):
+    make_user("alice")
+    client.login("alice")
+    assert "常见问答" in kind_picker(client)
+    queried = []
+    monkeypatch.setattr(taxonomy, "_category_rows", counting_calls(taxonomy._category_rows, queried))
+    kind_picker(client)
+    assert queried == []  # kept: no query
+
+    with other_worker.app_context():
+        db.session.add(Category(vocabulary=Vocabulary.KIND, slug="training", name_zh="培训心得", name_en="Training",
+                                position=99))
+        db.session.commit()
+    assert "培训心得" in kind_picker(client)
+    with other_worker.app_context():
+        db.session.scalar(select(Category).where(Category.slug == "training")).name_zh = "新人培训"
+        db.session.commit()
+    picker = kind_picker(client)
+    assert "新人培训" in picker and "培训心得" not in picker
+    with other_worker.app_context():
+        db.session.delete(db.session.scalar(select(Category).where(Category.slug == "training")))
+        db.session.commit()
+    assert "新人培训" not in kind_picker(client)
+    assert [vocabulary for vocabulary, in queried].count(Vocabulary.KIND) == 3  # once per change
+
+
+def counting_calls(function, calls):
+    def wrapped(*args):
+        calls.append(args)
+        return function(*args)
+    return wrapped

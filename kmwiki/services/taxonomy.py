@@ -1,10 +1,12 @@
 """Kinds, product lines, customer segments and tags: the vocabularies entries are classified by."""
 import re
+from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .. import caching
 from ..errors import Invalid
 from ..extensions import db
 from ..models import Category, Tag, Vocabulary
@@ -51,11 +53,35 @@ def ensure_default_categories():
     return added
 
 
+@dataclass(frozen=True)
+class CategoryRow:
+    """A category as pickers, facets and labels show it: plain values that a process can keep."""
+
+    id: int
+    vocabulary: str
+    slug: str
+    name_zh: str
+    name_en: str
+    group: str
+    position: int
+
+    name = Category.name  # the display name in a UI locale, by the model's one rule
+
+
 def categories(vocabulary):
-    """All categories of one vocabulary in display order."""
-    return db.session.scalars(
-        select(Category).where(Category.vocabulary == vocabulary).order_by(Category.position, Category.id)
-    ).all()
+    """All categories of one vocabulary in display order, kept per process until content changes
+    (caching.py; adding, removing or renaming a category moves its stamp): the search page, the
+    editor and every save asked for them anew, three queries a request."""
+    return caching.remembered(("categories", str(vocabulary)), lambda: _category_rows(vocabulary))
+
+
+def _category_rows(vocabulary):
+    return tuple(CategoryRow(c.id, c.vocabulary, c.slug, c.name_zh, c.name_en, c.group, c.position)
+                 for c in _in_order(select(Category).where(Category.vocabulary == vocabulary)))
+
+
+def _in_order(query):
+    return db.session.scalars(query.order_by(Category.position, Category.id)).all()
 
 
 FIELD_VOCABULARY = {"kind": Vocabulary.KIND, "products": Vocabulary.PRODUCT, "segments": Vocabulary.SEGMENT}
@@ -80,7 +106,7 @@ def category(vocabulary, slug):
 def resolve(vocabulary, slugs, field):
     """The categories for a list of slugs, in display order; unknown slugs are a field error."""
     wanted = set(slugs)
-    found = [c for c in categories(vocabulary) if c.slug in wanted]
+    found = _in_order(select(Category).where(Category.vocabulary == vocabulary, Category.slug.in_(wanted)))
     unknown = sorted(set(wanted) - {c.slug for c in found})
     if unknown:
         raise Invalid(fields={field: [_l("Unknown: %(slugs)s", slugs=", ".join(unknown))]})
