@@ -76,6 +76,39 @@ def test_cached_segments_are_dropped_once_merged_away(app, make_user, make_entry
     assert set(ranking._segments) == live
 
 
+def test_segments_lacking_a_word_are_skipped_without_changing_counts_or_scores(app, make_user, make_entry,
+                                                                               monkeypatch):
+    alice = make_user("alice")  # each entry is written in segments of its own
+    make_entry(alice, title="现金价值", body="退保时拿回现金价值。", tags=("退保",), status=Status.ADOPTED)
+    make_entry(alice, title="保单贷款", body="可以用现金价值申请保单贷款。", status=Status.ADOPTED)
+    make_entry(alice, title="犹豫期", body="犹豫期内退保全额退还。", tags=("退保",), status=Status.ADOPTED)
+    question = "现金价值 退保 贷款"
+    found = ask(app, "alice", question)
+    with app.app_context():
+        searcher = index.searcher()
+        frequencies = ranking.DocFrequencies(searcher)
+        assert len(frequencies.segments) >= 3
+        for name in ranking.FIELD_BOOSTS:
+            for term in ("现金价值", "退保", "贷款", "犹豫期", "理赔"):
+                assert frequencies[name, term] == searcher.doc_frequency(name, term)
+
+    monkeypatch.setattr(ranking, "WORD_SET_MAX_DOCS", -1)  # no segment knows its words: every one is asked
+    ranking._segments.clear()
+    asked_everywhere = ask(app, "alice", question)
+    assert [(hit.title, hit.score) for hit in found.hits] == [(hit.title, hit.score) for hit in asked_everywhere.hits]
+    assert (found.total, found.facets) == (asked_everywhere.total, asked_everywhere.facets)
+    assert titles(found) == ["保单贷款", "现金价值", "犹豫期"]
+
+
+def test_a_small_segment_knows_the_words_of_every_text_field(app, make_user, make_entry):
+    alice = make_user("alice")
+    make_entry(alice, title="标题里的等待期", body="正文写免赔额。", tags=("宽限期",), status=Status.ADOPTED)
+    with app.app_context():
+        views = [view for _, view in ranking.DocFrequencies(index.searcher()).segments]
+    assert {"等待期", "免赔额", "宽限期"} <= set().union(*(view.words for view in views))
+    assert not any(view.may_hold("理赔") for view in views)
+
+
 def test_sorting_by_newest(app, make_user, make_entry):
     alice = make_user("alice")
     make_entry(alice, title="先写的理赔经验", body="理赔材料要齐全。", status=Status.ADOPTED)
