@@ -147,6 +147,27 @@ def test_recent_rows_reorder_the_settled_ranking_exactly(app, make_user):
     assert [(r.name, r.rank) for r in board(app, period=Period.ALL)] == [("ben", 1), ("dan", 2), ("cat", 3)]
 
 
+@pytest.mark.parametrize("limit", [1, 3, 4, 100])
+def test_a_boards_top_follows_recent_rows_across_its_cut(app, make_user, limit):
+    """The top of a board is read from the settled order plus the people recent rows touch: someone
+    rising past the cut, someone falling out of it and a tie at the cut give the rows of a count afresh."""
+    settled = {"amy": 9, "bob": 8, "cal": 7, "dee": 7, "eve": 6, "fay": 5, "gus": 4, "hal": 3}
+    ids = {name: make_user(name) for name in settled}
+    for name, amount in settled.items():
+        seed(app, ids[name], amount, recently() - timedelta(days=2))
+    board(app, period=Period.ALL, limit=limit)  # the settled order is taken
+    for name, amount in (("hal", 10), ("bob", -6), ("eve", 1)):  # not settled yet
+        seed(app, ids[name], amount, recently())
+    with app.app_context():
+        totals = dict(db.session.execute(select(PointAward.user_id, func.sum(PointAward.amount))
+                                         .group_by(PointAward.user_id)).all())
+    by_id = {user_id: name for name, user_id in ids.items()}
+    fresh = sorted(totals, key=lambda user_id: (-totals[user_id], by_id[user_id]))
+    expected = [(by_id[u], totals[u], 1 + sum(1 for v in totals.values() if v > totals[u])) for u in fresh][:limit]
+    assert [(r.name, r.points, r.rank) for r in board(app, period=Period.ALL, limit=limit)] == expected
+    assert expected[0] == ("hal", 13, 1)
+
+
 # --- teams and branches --------------------------------------------------------------------------
 
 

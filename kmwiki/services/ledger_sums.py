@@ -10,6 +10,8 @@ larger id) even when backdated.
 from bisect import bisect_left, insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from itertools import takewhile
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import and_, bindparam, case, func, or_, select, true
@@ -42,18 +44,26 @@ class _Sums:
         self.points = points if points is not None else {}
         self.adopted = adopted if adopted is not None else {}
         self._ranked = ranked
+        self._most_first = None
 
     def ranked(self):
         """Everyone's non-zero points, ascending (plain ints: no garbage to collect): what ranks are
-        counted in. Sorted once per settled window; a request's copy keeps it in order as its recent
-        rows are added (sorting 10,000 sums on every board cost more than the rest of its numbers)."""
+        counted in. Sorted once per settled window; a request moves only the users its recent rows
+        touch (sorting 10,000 sums on every board cost more than the rest of its numbers)."""
         if self._ranked is None:
             self._ranked = sorted(value for value in self.points.values() if value)
         return self._ranked
 
     def copy(self):
-        """An independent copy, to add a request's recent rows to."""
+        """An independent copy, to roll forward."""
         return _Sums(dict(self.points), dict(self.adopted), list(self.ranked()))
+
+    def at_least(self, cut):
+        """The users with `cut` points or more, most first (cut is not zero: nobody is ranked on zero)."""
+        if self._most_first is None:  # once per settled window: a board asks for its top on every request
+            self._most_first = sorted((user_id for user_id, value in self.points.items() if value),
+                                      key=self.points.__getitem__, reverse=True)
+        return takewhile(lambda user_id: self.points[user_id] >= cut, self._most_first)
 
     def add(self, rows):
         """Add (user_id, points, adopted) rows: sums per user, or single ledger rows."""
@@ -65,7 +75,60 @@ class _Sums:
                 adopted[user_id] = adopted.get(user_id, 0) + int(paid)
             if ranked is not None and after != before:
                 _move(ranked, before, after)
+        self._most_first = None
         return self
+
+
+class _Live:
+    """A window's sums for one request: the settled sums, left as they are, with the recent rows
+    on top. Copying the 10,000 settled sums for every board, and reading all of them to find its
+    top, cost more than the rest of its numbers."""
+
+    def __init__(self, settled):
+        self._settled = settled
+        self._points, self._adopted = {}, {}  # the users the recent rows touch: their sums now
+        self._ranked = None
+
+    def add(self, rows):
+        """Add (user_id, points, adopted) ledger rows."""
+        for user_id, amount, paid in rows:
+            self._points[user_id] = self.points_of(user_id) + int(amount)
+            if paid:
+                self._adopted[user_id] = self.adopted_of(user_id) + int(paid)
+        self._ranked = None
+
+    def points_of(self, user_id):
+        value = self._points.get(user_id)
+        return self._settled.points.get(user_id, 0) if value is None else value
+
+    def adopted_of(self, user_id):
+        value = self._adopted.get(user_id)
+        return self._settled.adopted.get(user_id, 0) if value is None else value
+
+    def ranked(self):
+        """Everyone's non-zero points, ascending: the settled list with the touched users moved."""
+        if self._ranked is None:
+            self._ranked = list(self._settled.ranked())
+            for user_id, after in self._points.items():
+                before = self._settled.points.get(user_id, 0)
+                if after != before:
+                    _move(self._ranked, before, after)
+        return self._ranked
+
+    def at_least(self, cut):
+        """The ids of the users with `cut` points or more (cut is not zero), in no set order."""
+        touched = self._points
+        return [user_id for user_id in self._settled.at_least(cut) if user_id not in touched] + \
+            [user_id for user_id, value in touched.items() if value and value >= cut]
+
+    @cached_property
+    def points(self):
+        """Everyone's points as one dict, for boards that add up every member of a team or branch."""
+        return {**self._settled.points, **self._points}
+
+    @cached_property
+    def adopted(self):
+        return {**self._settled.adopted, **self._adopted}
 
 
 def _move(ranked, before, after):
@@ -100,7 +163,7 @@ def user_sums(window):
 
 def _user_sums(window):
     settled = _settled(window)
-    sums = settled.sums.copy()
+    sums = _Live(settled.sums)
     sums.add(_between(window, since=settled.horizon))
     sums.add(_inserted(window, settled.horizon, after_id=settled.last_id))
     return sums

@@ -152,7 +152,7 @@ def leaderboard(scope, period, now=None, sort=None, limit=None, viewer=None):
 def standing(user, period, now=None):
     """The user's points and rank in a period, and how many people are ranked there."""
     sums = ledger_sums.user_sums(periods.window(period, now))
-    mine = sums.points.get(user.id, 0)
+    mine = sums.points_of(user.id)
     ranked = sums.ranked()
     above = len(ranked) - bisect_right(ranked, mine)
     return Standing(Period(period), mine, above + 1 if mine else None, len(ranked))
@@ -212,20 +212,20 @@ def _ranked(items, score):
 
 
 def _people(sums, limit):
-    points, adopted = sums.points, sums.adopted
     ascending = sums.ranked()
     if not ascending:
         return []
     # Everyone down to the cut, including the whole tie group that straddles it; names are read for those only.
     cut = ascending[-min(limit, len(ascending))] if limit is not None else ascending[0]
-    chosen = [user_id for user_id, value in points.items() if value and value >= cut]
+    chosen = sums.at_least(cut)
+    points = {user_id: sums.points_of(user_id) for user_id in chosen}
     names = {row.id: row for row in db.session.execute(
         select(User.id, User.display_name, Team.name.label("team"), Branch.name.label("branch"))
         .outerjoin(Team, Team.id == User.team_id).outerjoin(Branch, Branch.id == Team.branch_id)
         .where(User.id.in_(chosen)))}
     chosen.sort(key=lambda user_id: (-points[user_id], names[user_id].display_name, user_id))
     rows = [PersonRow(rank=len(ascending) - bisect_right(ascending, points[user_id]) + 1, id=user_id,
-                      name=names[user_id].display_name, points=points[user_id], adopted=adopted.get(user_id, 0),
+                      name=names[user_id].display_name, points=points[user_id], adopted=sums.adopted_of(user_id),
                       team=names[user_id].team, branch=names[user_id].branch)
             for user_id in chosen[:limit]]
     return rows
