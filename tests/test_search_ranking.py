@@ -109,6 +109,39 @@ def test_a_small_segment_knows_the_words_of_every_text_field(app, make_user, mak
     assert not any(view.may_hold("理赔") for view in views)
 
 
+def leaf_readers(searcher):
+    return {reader.segment().segment_id(): reader for reader, _ in searcher.ixreader.leaf_readers()}
+
+
+def test_a_changed_index_keeps_the_readers_of_unchanged_segments_only(app, make_user, make_entry):
+    alice = make_user("alice")
+    first = make_entry(alice, title="现金价值", body="退保时拿回现金价值。", status=Status.ADOPTED)
+    with app.app_context():
+        before = leaf_readers(index.searcher())
+    make_entry(alice, title="保单贷款", body="可以用现金价值申请保单贷款。", status=Status.ADOPTED)
+    with app.app_context():
+        after = leaf_readers(index.searcher())
+    assert set(before) < set(after)
+    assert all(after[key] is reader and not reader.is_closed for key, reader in before.items())
+    assert ask(app, "alice", "现金价值").total == 2
+
+    with app.app_context():  # a new revision deletes the old document in its segment: that reader is opened anew
+        entries.save_edit(first, EntryInput(title="现金价值", body="这是保单里能领回的钱。", kind="faq"),
+                          1, db.session.get(User, alice))
+        entries.publish(first, 2)
+        changed = leaf_readers(index.searcher())
+    reopened = [key for key in before if key in changed and changed[key] is not before[key]]
+    assert reopened and all(before[key].is_closed for key in reopened)
+    assert ask(app, "alice", "退保时拿回").total == 0
+    assert ask(app, "alice", "现金价值").total == 2
+
+    with app.app_context():  # merged into one segment: every old reader is closed, nothing counts twice
+        index.get_index().optimize()
+        merged = leaf_readers(index.searcher())
+    assert len(merged) == 1 and all(reader.is_closed for reader in changed.values())
+    assert ask(app, "alice", "现金价值").total == 2
+
+
 def test_sorting_by_newest(app, make_user, make_entry):
     alice = make_user("alice")
     make_entry(alice, title="先写的理赔经验", body="理赔材料要齐全。", status=Status.ADOPTED)
