@@ -23,7 +23,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from .models import Branch, Category, Team, User
+from .models import Branch, Category, SynonymGroup, Team, User
 
 STAMP_FILE = "content_stamp"
 MAX_ITEMS = 1000  # related panels of a few KB (entry pages are kept as files, kmwiki/pages.py): a few MB per worker
@@ -128,8 +128,12 @@ def content_changed():
 
 # Names that shared pages show, by model: a commit that changes one retires what is kept.
 SHOWN_NAMES = {User: ("display_name", "team_id"), Team: ("name", "branch_id"), Branch: ("name",),
-               Category: ("name_zh", "name_en", "group", "position")}
+               Category: ("name_zh", "name_en")}
 RENAMED = "kmwiki.shared_renamed"
+# Lists kept here whole (services/taxonomy.py, services/search.py): a row more, less or changed
+# changes them. Entry pages do not show them, so they stay (pages.py retires those on RENAMED).
+KEPT_WHOLE = (Category, SynonymGroup)
+LISTS_CHANGED = "kmwiki.kept_lists_changed"
 
 
 @event.listens_for(Session, "after_flush")
@@ -138,17 +142,18 @@ def _note_renames(session, flush_context):
         fields = SHOWN_NAMES.get(type(obj), ())
         if any(inspect(obj).attrs[name].history.has_changes() for name in fields):
             session.info[RENAMED] = True
-    # The category lists are kept whole (services/taxonomy.py): one more or one less changes them too.
-    if any(isinstance(obj, Category) for obj in (*session.new, *session.deleted)):
-        session.info[RENAMED] = True
+    if any(isinstance(obj, KEPT_WHOLE) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[LISTS_CHANGED] = True
 
 
 @event.listens_for(Session, "after_commit")
 def _retire_renamed(session):
-    if session.info.pop(RENAMED, False) and has_app_context():
+    changed = session.info.pop(RENAMED, False) | session.info.pop(LISTS_CHANGED, False)
+    if changed and has_app_context():
         content_changed()
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_renames(session):
     session.info.pop(RENAMED, None)
+    session.info.pop(LISTS_CHANGED, None)

@@ -3,10 +3,10 @@ process after content changes anywhere."""
 import pytest
 from sqlalchemy import select
 
-from kmwiki import caching
+from kmwiki import caching, pages
 from kmwiki.extensions import db
-from kmwiki.models import Category, Status, User, Vocabulary
-from kmwiki.services import entries, review, taxonomy
+from kmwiki.models import Category, Status, SynonymGroup, User, Vocabulary
+from kmwiki.services import entries, review, synonyms, taxonomy
 from kmwiki.services.entries import EntryInput
 
 pytestmark = pytest.mark.search_index  # the commit hook that moves the stamp is the index's
@@ -142,3 +142,23 @@ def counting_calls(function, calls):
         calls.append(args)
         return function(*args)
     return wrapped
+
+
+def test_synonym_groups_are_kept_and_a_change_in_another_worker_applies_to_the_next_search(
+        app, client, make_user, make_entry, other_worker):
+    alice = make_user("alice")
+    make_entry(alice, title="冷静期内退保", body="合同生效后十五天内退保，退还全部保费。", status=Status.ADOPTED)
+    client.login("alice")
+    assert "冷静期内退保" not in client.get("/search?q=撤单规则").get_data(as_text=True)
+    with app.app_context():
+        generation = pages.generation()
+    with other_worker.app_context():
+        synonyms.add_group("冷静期,撤单", db.session.get(User, alice))
+    assert "冷静期内退保" in client.get("/search?q=撤单规则").get_data(as_text=True)
+    with other_worker.app_context():
+        group = db.session.scalar(select(SynonymGroup).where(SynonymGroup.words == "冷静期,撤单"))
+        synonyms.update_group(group.id, "冷静期,反悔期", db.session.get(User, alice))
+    assert "冷静期内退保" not in client.get("/search?q=撤单规则").get_data(as_text=True)
+    assert "冷静期内退保" in client.get("/search?q=反悔期规则").get_data(as_text=True)
+    with app.app_context():
+        assert pages.generation() == generation  # entry pages do not show synonyms: they stay kept

@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select, update
 
+from .. import caching
 from ..database import insert_once
 from ..extensions import db
 from ..models import Entry, Revision, Role, SearchMiss, SynonymGroup, User
@@ -101,11 +102,17 @@ def expand(terms):
     """
     present = set(terms)
     expanded = list(terms)
-    for words in db.session.scalars(select(SynonymGroup.words)):
+    for words in caching.remembered(("synonym groups",), _synonym_groups):
         names, whole_words = _synonym_terms(words)
         if any(name <= present for name in names):
             expanded += [t for t in whole_words if t not in expanded]
     return expanded
+
+
+def _synonym_groups():
+    """Every group's words, kept per process until content changes (caching.py: a group added,
+    changed or removed moves the stamp, so the next search anywhere uses it)."""
+    return tuple(db.session.scalars(select(SynonymGroup.words).order_by(SynonymGroup.id)))
 
 
 @functools.lru_cache(maxsize=1024)
