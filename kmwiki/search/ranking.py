@@ -270,15 +270,15 @@ def _score(reader, view, weights):
         if not view.may_hold(term):
             continue
         held = [(name, boost, average) for name, (boost, average) in weight.fields.items() if (name, term) in reader]
-        if len(held) == 1:  # the usual case: saturate in the same loop
-            _add_field(scores, reader, view, term, *held[0], idf=weight.idf)
+        if len(held) < 2:  # the usual case: saturate in the same loop
+            for name, boost, average in held:
+                _add_field(scores, reader, view, term, name, boost, average, idf=weight.idf)
             continue
-        pseudo = defaultdict(float)
-        for name, boost, average in held:
-            _add_field(pseudo, reader, view, term, name, boost, average)
-        idf = weight.idf
-        for docnum, tf in pseudo.items():
-            scores[docnum] += idf * tf * (K1 + 1) / (tf + K1)
+        *shorter, last = held  # in FIELD_BOOSTS order: the body, the longest posting list, last
+        partial = defaultdict(float)
+        for name, boost, average in shorter:
+            _add_field(partial, reader, view, term, name, boost, average)
+        _add_last_field(scores, partial, reader, view, term, *last, idf=weight.idf)
     return scores
 
 
@@ -297,6 +297,20 @@ def _add_field(totals, reader, view, term, name, boost, average, idf=None):
         for docnum, tf in zip(ids, frequencies):
             tf = boost * tf / (flat + slope * lengths[docnum])
             totals[docnum] += scale * tf / (tf + k1)
+
+
+def _add_last_field(totals, partial, reader, view, term, name, boost, average, idf):
+    """Saturate a term held in several fields: `partial` has its weighted frequencies in the other
+    fields, taken out as the last field's documents come; those left hold it in the others only.
+    One pass over the longest list, where summing every field into a dict first took two."""
+    lengths, slope, flat = view.lengths[name], B / average, 1 - B
+    take = partial.pop
+    for ids, frequencies in _blocks(reader.postings(name, term)):
+        for docnum, tf in zip(ids, frequencies):
+            tf = take(docnum, 0.0) + boost * tf / (flat + slope * lengths[docnum])
+            totals[docnum] += idf * tf * (K1 + 1) / (tf + K1)
+    for docnum, tf in partial.items():
+        totals[docnum] += idf * tf * (K1 + 1) / (tf + K1)
 
 
 def _blocks(matcher):
