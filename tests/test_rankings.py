@@ -168,6 +168,37 @@ def test_a_boards_top_follows_recent_rows_across_its_cut(app, make_user, limit):
     assert expected[0] == ("hal", 13, 1)
 
 
+def test_board_names_are_kept_and_follow_renames_made_in_another_worker(app, make_user, other_worker, monkeypatch):
+    ann = make_user("ann", display_name="Ann Agent", team="North/N1")
+    seed(app, ann, 5, recently())
+
+    def first_row():
+        row = board(app, period=Period.ALL, limit=10)[0]
+        return row.name, row.team, row.branch
+
+    assert first_row() == ("Ann Agent", "N1", "North")
+    asked = []
+    real = rankings._names
+    monkeypatch.setattr(rankings, "_names", lambda ids: asked.append(len(ids)) or real(ids))
+    queried = []
+    monkeypatch.setattr(rankings, "select", lambda *columns: queried.append(columns) or select(*columns))
+    assert first_row() == ("Ann Agent", "N1", "North") and asked and not queried  # kept: no names query
+
+    def in_other_worker(change):
+        with other_worker.app_context():
+            change(db.session.get(User, ann))
+            db.session.commit()
+
+    in_other_worker(lambda user: setattr(user, "display_name", "Ann Wang"))
+    assert first_row() == ("Ann Wang", "N1", "North")
+    in_other_worker(lambda user: setattr(user.team, "name", "N1 East"))
+    assert first_row() == ("Ann Wang", "N1 East", "North")
+    in_other_worker(lambda user: setattr(user.team.branch, "name", "North Coast"))
+    assert first_row() == ("Ann Wang", "N1 East", "North Coast")
+    in_other_worker(lambda user: setattr(user, "team_id", None))
+    assert first_row() == ("Ann Wang", None, None)
+
+
 # --- teams and branches --------------------------------------------------------------------------
 
 

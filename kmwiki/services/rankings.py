@@ -13,17 +13,23 @@ history per process (see there), so a board costs milliseconds at a million ledg
 import enum
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, and_, cast, func, null, select
 
+from ..database import hot_row
 from ..errors import Forbidden, Invalid
 from ..extensions import db
-from ..models import Branch, Entry, PointAward, Role, Team, User, UserRole
+from ..models import Branch, Entry, PageGeneration, PointAward, Role, Team, User, UserRole
 from . import access, ledger_sums, periods
 from .periods import Period
 
 BOARD_ROLES = (Role.LEADER, Role.ADMIN)
+NAMES_KEY = "kmwiki.board_names"
+NAMES_KEPT = 5000  # ~1 MB per worker; boards of five periods show a few hundred people
+_GENERATION = select(PageGeneration.token).where(PageGeneration.id == 1)
 
 
 class Scope(enum.StrEnum):
@@ -219,16 +225,39 @@ def _people(sums, limit):
     cut = ascending[-min(limit, len(ascending))] if limit is not None else ascending[0]
     chosen = sums.at_least(cut)
     points = {user_id: sums.points_of(user_id) for user_id in chosen}
-    names = {row.id: row for row in db.session.execute(
-        select(User.id, User.display_name, Team.name.label("team"), Branch.name.label("branch"))
-        .outerjoin(Team, Team.id == User.team_id).outerjoin(Branch, Branch.id == Team.branch_id)
-        .where(User.id.in_(chosen)))}
+    names = _names(chosen)
     chosen.sort(key=lambda user_id: (-points[user_id], names[user_id].display_name, user_id))
     rows = [PersonRow(rank=len(ascending) - bisect_right(ascending, points[user_id]) + 1, id=user_id,
                       name=names[user_id].display_name, points=points[user_id], adopted=sums.adopted_of(user_id),
                       team=names[user_id].team, branch=names[user_id].branch)
             for user_id in chosen[:limit]]
     return rows
+
+
+class _Name(NamedTuple):
+    """What a person row shows of someone besides their figures."""
+
+    display_name: str
+    team: str | None
+    branch: str | None
+
+
+def _names(user_ids):
+    """{user id: _Name} for these people, kept per process while the page generation stands: it
+    is replaced with every change to a name, team or branch that a page or a board shows (pages.py,
+    caching.SHOWN_NAMES). Reading the names was a seventh of a board's time under load."""
+    generation = hot_row(_GENERATION)
+    kept = current_app.extensions.get(NAMES_KEY)
+    if generation is None or kept is None or kept[0] != generation[0] or len(kept[1]) > NAMES_KEPT:
+        kept = current_app.extensions[NAMES_KEY] = (generation and generation[0], {})
+    names = kept[1] if generation is not None else {}  # no generation row: nothing tells a rename
+    missing = [user_id for user_id in user_ids if user_id not in names]
+    if missing:
+        names.update((row.id, _Name(row.display_name, row.team, row.branch)) for row in db.session.execute(
+            select(User.id, User.display_name, Team.name.label("team"), Branch.name.label("branch"))
+            .outerjoin(Team, Team.id == User.team_id).outerjoin(Branch, Branch.id == Team.branch_id)
+            .where(User.id.in_(missing))))
+    return names
 
 
 def _groups(scope, sums, sort, limit):
