@@ -148,8 +148,9 @@ def _note_renames(session, flush_context):
 
 @event.listens_for(Session, "after_commit")
 def _retire_renamed(session):
-    changed = session.info.pop(RENAMED, False) | session.info.pop(LISTS_CHANGED, False)
-    if changed and has_app_context():
+    renamed = session.info.pop(RENAMED, False)
+    lists_changed = session.info.pop(LISTS_CHANGED, False)
+    if (renamed or lists_changed) and has_app_context():
         content_changed()
 
 

@@ -98,10 +98,12 @@ class _Live:
         self._ranked = None
 
     def points_of(self, user_id):
+        """The user's points in the window (0 without any)."""
         value = self._points.get(user_id)
         return self._settled.points.get(user_id, 0) if value is None else value
 
     def adopted_of(self, user_id):
+        """How many of the user's entries and edits were adopted in the window."""
         value = self._adopted.get(user_id)
         return self._settled.adopted.get(user_id, 0) if value is None else value
 
@@ -128,6 +130,7 @@ class _Live:
 
     @cached_property
     def adopted(self):
+        """Everyone's adoption counts as one dict (see points)."""
         return {**self._settled.adopted, **self._adopted}
 
 

@@ -247,10 +247,13 @@ def _names(user_ids):
     is replaced with every change to a name, team or branch that a page or a board shows (pages.py,
     caching.SHOWN_NAMES). Reading the names was a seventh of a board's time under load."""
     generation = hot_row(_GENERATION)
-    kept = current_app.extensions.get(NAMES_KEY)
-    if generation is None or kept is None or kept[0] != generation[0] or len(kept[1]) > NAMES_KEPT:
-        kept = current_app.extensions[NAMES_KEY] = (generation and generation[0], {})
-    names = kept[1] if generation is not None else {}  # no generation row: nothing tells a rename
+    if generation is None:  # a database without the row: nothing would tell a rename
+        names = {}
+    else:
+        kept = current_app.extensions.get(NAMES_KEY)
+        if kept is None or kept[0] != generation[0] or len(kept[1]) > NAMES_KEPT:
+            kept = current_app.extensions[NAMES_KEY] = (generation[0], {})
+        names = kept[1]
     missing = [user_id for user_id in user_ids if user_id not in names]
     if missing:
         names.update((row.id, _Name(row.display_name, row.team, row.branch)) for row in db.session.execute(
