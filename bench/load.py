@@ -16,8 +16,10 @@
 3. Phases, each at --concurrency requests in flight (bench/loadclient.py):
    a 10-s warm-up of the mixed run · entry pages only and the bare page, in --rounds alternating
    turns (so a drift in the machine's speed touches both alike) · the mixed run (entry views,
-   searches, leaderboards, edits of the clients' drafts, adoptions by reviewers). The warm-up's
-   throughput is not a result, but its 5xx and writes are checked like the others'.
+   searches, leaderboards, edits of the clients' drafts, adoptions by reviewers), also in turns
+   with the bare page, whose speed there gives the estimate at the reference machine's speed.
+   The warm-up's throughput is not a result, but its 5xx and writes are checked like the others'.
+   The clients sign in once, before the phases.
 4. Printed: throughput, p50/p95/p99 per kind, 5xx and failed answers, the entry page's throughput
    as a share of the bare page's, each worker's resident memory (largest seen, sampled twice a
    second), then the check that no acknowledged write was lost: every saved edit is a revision
@@ -98,28 +100,32 @@ def main():
             warmup = run_phase(workload, accounts, args.warmup, MIX)  # fill caches, open the index in every worker
             run_phase(bare_workload, accounts, 3, {"bare": 1})
             with MemoryWatch(bare.process.pid) as bare_memory:
-                entry_rounds, bare_rounds = alternate(workload, bare_workload, accounts, args)
-        with MemoryWatch(kmwiki.process.pid) as kmwiki_memory:
-            mixed = run_phase(workload, accounts, args.seconds, MIX)
-    report(args, page_bytes, bare_rounds, warmup, entry_rounds, mixed, kmwiki_memory, bare_memory)
+                entry_rounds, bare_rounds = alternate(workload, {"view": 1}, bare_workload, accounts, args)
+                with MemoryWatch(kmwiki.process.pid) as kmwiki_memory:
+                    mixed_rounds, mixed_bare_rounds = alternate(workload, MIX, bare_workload, accounts, args)
+    mixed = combined(mixed_rounds)
+    report(args, page_bytes, (bare_rounds, mixed_bare_rounds), warmup, entry_rounds, mixed_rounds, kmwiki_memory,
+           bare_memory)
     kept = writes_kept(env, warmup["writes"] + mixed["writes"])  # the warm-up's writes count too
     sys.exit(0 if kept and not any(phase["server_errors"] for phase in (warmup, *entry_rounds, mixed)) else 1)
 
 
-def alternate(workload, bare_workload, accounts, args):
-    """Entry pages and the bare page in turns, `--rounds` of each, `--seconds` in all for each: on a
-    machine whose speed drifts from minute to minute, both are measured under the same drift."""
+def alternate(workload, mix, bare_workload, accounts, args):
+    """A kmwiki phase and the bare page in turns, `--rounds` of each, `--seconds` in all for each: on
+    a machine whose speed drifts from minute to minute, both are measured under the same drift."""
     share = args.seconds / args.rounds
-    entry_rounds, bare_rounds = [], []
+    kmwiki_rounds, bare_rounds = [], []
     for _ in range(args.rounds):
-        entry_rounds.append(run_phase(workload, accounts, share, {"view": 1}))
+        kmwiki_rounds.append(run_phase(workload, accounts, share, mix))
         bare_rounds.append(run_phase(bare_workload, accounts, share, {"bare": 1}))
-    return entry_rounds, bare_rounds
+    return kmwiki_rounds, bare_rounds
 
 
 def combined(rounds):
     return {"samples": [s for phase in rounds for s in phase["samples"]], "seconds": sum(p["seconds"] for p in rounds),
-            "errors": [e for phase in rounds for e in phase["errors"]]}
+            "errors": [e for phase in rounds for e in phase["errors"]],
+            "writes": [w for phase in rounds for w in phase["writes"]],
+            "server_errors": sum(phase["server_errors"] for phase in rounds)}
 
 
 def rate(phase):
@@ -273,8 +279,9 @@ def percentile(values, share):
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
-def report(args, page_bytes, bare_rounds, warmup, entry_rounds, mixed, kmwiki_memory, bare_memory):
-    bare, entry_only = combined(bare_rounds), combined(entry_rounds)
+def report(args, page_bytes, bare_turns, warmup, entry_rounds, mixed_rounds, kmwiki_memory, bare_memory):
+    bare_rounds, mixed_bare_rounds = bare_turns
+    bare, entry_only, mixed = combined(bare_rounds), combined(entry_rounds), combined(mixed_rounds)
     bare_rate, entry_rate = rate(bare), rate(entry_only)
     print(f"\nkmwiki load run: {args.entries:,} entries, {args.users:,} users, {args.ledger:,} ledger rows; "
           f"gunicorn {args.workers} sync workers; {args.concurrency} requests in flight; {args.seconds:.0f} s a phase"
@@ -296,10 +303,13 @@ def report(args, page_bytes, bare_rounds, warmup, entry_rounds, mixed, kmwiki_me
           f"{entry_rate / bare_rate:.0%} of the bare page's {bare_rate:,.0f} req/s (target ≥ 40%).")
     turns = ", ".join(f"{rate(e):,.0f}/{rate(b):,.0f} = {rate(e) / rate(b):.0%}" for e, b in zip(entry_rounds, bare_rounds))
     print(f"each turn, entry/bare req/s: {turns}")
-    speed = bare_rate / REFERENCE_BARE_RATE
+    turns = ", ".join(f"{rate(m):,.0f}/{rate(b):,.0f}" for m, b in zip(mixed_rounds, mixed_bare_rounds))
+    print(f"each turn of the mixed run, mixed/bare req/s: {turns}")
+    speed = rate(combined(mixed_bare_rounds)) / REFERENCE_BARE_RATE
     scaled = ", ".join(f"{kind} {percentile([s[1] for s in by_kind[kind]], .95) * speed:.0f} (< {target})"
                        for kind, target in TARGETS.items() if by_kind[kind])
-    print(f"machine speed: the bare page served {bare_rate:,.0f} req/s, {speed:.2f} of the reference machine's "
+    print(f"machine speed: the bare page served {speed * REFERENCE_BARE_RATE:,.0f} req/s in the mixed run's turns, "
+          f"{speed:.2f} of the reference machine's "
           f"~{REFERENCE_BARE_RATE:,} (DESIGN §10). An estimate, not a measurement: the mixed run's p95 at the "
           f"reference speed (measured × {speed:.2f}) would be {scaled} ms.")
     for label, memory in (("kmwiki", kmwiki_memory), ("bare", bare_memory)):
