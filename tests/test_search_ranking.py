@@ -50,6 +50,26 @@ def test_a_common_term_alone_does_not_make_an_entry_match(app, make_user, make_e
     assert ask(app, "alice", "保险").total == 5
 
 
+def test_a_question_of_common_words_only_needs_them_all(app, make_user, make_entry, monkeypatch):
+    monkeypatch.setattr(ranking, "COMMON_MIN_DOCS", 1)
+    alice = make_user("alice")
+    for number in range(3):
+        make_entry(alice, title=f"理赔须知{number}", body="理赔要带齐材料。", status=Status.ADOPTED)
+        make_entry(alice, title=f"保单存放{number}", body="保单要妥善保管。", status=Status.ADOPTED)
+    make_entry(alice, title="丢了保单怎么理赔", body="保单丢了也能理赔，带上身份证。", status=Status.ADOPTED)
+    # 理赔 and 保单 are each in half the entries (common): together they name one.
+    found = ask(app, "alice", "保单理赔")
+    assert titles(found) == ["丢了保单怎么理赔"] and found.total == 1
+    assert dict(found.facets["kind"]) == {"objection_handling": 1}
+    # When no entry holds them all, any of them will do.
+    assert ask(app, "alice", "理赔保管").total == 7
+    # Scored as when either would do.
+    required = ranking.required_terms
+    monkeypatch.setattr(ranking, "required_terms", lambda frequencies, terms: (required(frequencies, terms)[0], False))
+    either = ask(app, "alice", "保单理赔")
+    assert either.total == 7 and either.hits[0].title == "丢了保单怎么理赔" and either.hits[0].score == found.hits[0].score
+
+
 def test_an_edited_entry_counts_once_and_only_its_new_text_matches(app, make_user, make_entry):
     alice = make_user("alice")
     entry_id = make_entry(alice, title="现金价值", body="退保时拿回现金价值。", status=Status.ADOPTED)
