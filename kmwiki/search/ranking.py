@@ -198,7 +198,7 @@ def evaluate(searcher, terms, visibility, filters, sort, page, per_page, fields=
                        visibility, filters, sort, page, per_page)
     required, all_of = required_terms(frequencies, terms)
     weights = _term_weights(searcher, required, fields, frequencies)
-    if all_of and len(weights) > 1:
+    if all_of and len(weights) > 1:  # a single weighted term (one word, or fields lacking the other) is plain
         ranked = _ranked(frequencies.segments, lambda reader, view: _score_all_of(reader, view, weights),
                          visibility, filters, sort, page, per_page)
         if ranked.total:
@@ -252,7 +252,7 @@ def required_terms(frequencies, terms):
     body = {term: frequencies["body", term] for term in terms}
     held = sorted((t for t in terms if body[t] or indexed(frequencies, t)), key=body.get)
     rare = [t for t in held if body[t] <= cutoff]
-    return (rare, False) if rare else (held[:2], len(held) > 1)
+    return (rare, False) if rare else (held[:2], True)
 
 
 def indexed(frequencies, term):
